@@ -1,0 +1,175 @@
+"""Model configuration: sizes, activations, loss weighting and optimizer settings, plus named presets.
+
+Frozen, keyword-only dataclasses; `from_dict` rejects unknown keys and bad values with the key named, so a typo in a
+config file never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+ACTIVATIONS = ("identity", "tanh")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizerConfig:
+    """Adam with bias correction; decoupled weight decay (AdamW) and global gradient-norm clipping are optional."""
+
+    lr: float = 1e-3  # learning rate
+    beta1: float = 0.9  # first-moment decay
+    beta2: float = 0.999  # second-moment decay
+    eps: float = 1e-8  # added to sqrt(v_hat)
+    weight_decay: float = 0.0  # decoupled: p -= lr * weight_decay * p each step; 0 turns it off
+    clip_norm: float = 0.0  # scale all gradients so their global L2 norm is at most this; 0 turns it off
+
+    def validate(self, prefix: str = "optimizer") -> None:
+        _check(self.lr > 0, f"{prefix}.lr", self.lr, "must be > 0")
+        _check(0 <= self.beta1 < 1, f"{prefix}.beta1", self.beta1, "must be in [0, 1)")
+        _check(0 <= self.beta2 < 1, f"{prefix}.beta2", self.beta2, "must be in [0, 1)")
+        _check(self.eps > 0, f"{prefix}.eps", self.eps, "must be > 0")
+        _check(self.weight_decay >= 0, f"{prefix}.weight_decay", self.weight_decay, "must be >= 0")
+        _check(self.clip_norm >= 0, f"{prefix}.clip_norm", self.clip_norm, "must be >= 0 (0 = off)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """The recurrent autoencoder: W bars x F features in, LSTM stack, latent of size Z, dense decoder to D x F out.
+
+    At every step the encoder reads the last `window` bars (W*F inputs) and carries its recurrent state; the decoder
+    rebuilds the last `target_bars` bars (D*F outputs) from the latent alone.
+    """
+
+    window: int = 10  # W: bars the encoder sees at each step
+    target_bars: int = 40  # D: bars the decoder rebuilds at each step
+    features: int = 12  # F: features per bar
+    lstm: tuple[int, ...] = (500, 250, 50)  # hidden sizes of the stacked LSTM layers; the last one outputs 2Z
+    latent: int = 25  # Z: latent size; the last LSTM's 2Z outputs are [mean, log-variance]
+    decoder: tuple[int, ...] = (40, 80, 160)  # hidden sizes of the dense decoder
+    decoder_activation: str = "tanh"  # activation of the decoder's hidden layers
+    output_activation: str = "identity"  # identity suits standardised targets; tanh mimics the article
+    variational: bool = True  # False: deterministic autoencoder (latent = mean, no sampling, no KL)
+    beta: float = 0.02  # KL weight per row, against that row's summed squared error (see docs/MODEL.md)
+    seed: int = 0  # initial weights
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+    @property
+    def inputs(self) -> int:
+        """I = W * F, the encoder's input width."""
+        return self.window * self.features
+
+    @property
+    def outputs(self) -> int:
+        """O = D * F, the decoder's output width."""
+        return self.target_bars * self.features
+
+    def validate(self) -> None:
+        for key in ("window", "target_bars", "features", "latent"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, key, value, "must be an integer >= 1")
+        _check(len(self.lstm) >= 1, "lstm", self.lstm, "needs at least one layer")
+        for i, size in enumerate(self.lstm):
+            _check(isinstance(size, int) and size >= 1, f"lstm[{i}]", size, "must be an integer >= 1")
+        _check(
+            self.lstm[-1] == 2 * self.latent,
+            "lstm",
+            self.lstm,
+            f"the last LSTM must output 2 * latent = {2 * self.latent} values ([mean, log-variance])",
+        )
+        for i, size in enumerate(self.decoder):
+            _check(isinstance(size, int) and size >= 1, f"decoder[{i}]", size, "must be an integer >= 1")
+        _check(self.decoder_activation in ACTIVATIONS, "decoder_activation", self.decoder_activation,
+               f"must be one of {ACTIVATIONS}")
+        _check(self.output_activation in ACTIVATIONS, "output_activation", self.output_activation,
+               f"must be one of {ACTIVATIONS}")
+        _check(self.beta >= 0, "beta", self.beta, "must be >= 0")
+        self.optimizer.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["lstm"] = list(self.lstm)
+        out["decoder"] = list(self.decoder)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "model config") -> "ModelConfig":
+        """Build and validate from plain data (JSON/TOML); unknown keys and bad types raise ConfigError."""
+        data = dict(data)
+        opt_data = data.pop("optimizer", {})
+        if not isinstance(opt_data, Mapping):
+            raise ConfigError(f"{where}: 'optimizer' must be a table, got {opt_data!r}")
+        kwargs = _typed_kwargs(cls, data, where, skip={"optimizer"})
+        for key in ("lstm", "decoder"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        optimizer = OptimizerConfig(**_typed_kwargs(OptimizerConfig, opt_data, f"{where}: optimizer"))
+        config = cls(optimizer=optimizer, **kwargs)
+        try:
+            config.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        return config
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        config = dataclasses.replace(self, **changes)
+        config.validate()
+        return config
+
+
+def _typed_kwargs(cls: type, data: Mapping[str, Any], where: str, skip: set[str] = frozenset()) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        default = getattr(cls(), key)
+        kwargs[key] = _coerce(value, default, f"{where}: {key}")
+    return kwargs
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Accept only the default's type (ints where floats are expected are widened); name the key otherwise."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, tuple):
+        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+    raise ConfigError(f"{where}: expected {type(default).__name__}, got {value!r}")
+
+
+def _check(ok: bool, key: str, value: Any, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} = {value!r} {why}")
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # The seed article: LSTM 500/250/50 -> VAE 25 -> dense 40/80/160 (tanh) -> 480; W=10, D=40, F=12.
+    # beta = 0.02 equals the article's KL multiplier 0.01 against its output gradient (y - y_hat), i.e. a loss of
+    # 1/2 * squared error; see docs/MODEL.md.
+    "article": ModelConfig(),
+    # A small network for tests, the demo and smoke runs.
+    "tiny": ModelConfig(lstm=(32, 16), latent=8, decoder=(24,), target_bars=16),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    try:
+        config = PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}") from None
+    config.validate()
+    return config
