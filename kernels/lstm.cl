@@ -1,0 +1,114 @@
+// LSTM layer, one time step per launch, for B independent streams.
+// Gate order (PyTorch's): i (input), f (forget), g (cell candidate), o (output); W_ih (4H,I), W_hh (4H,H), b (4H).
+// The input projection pre = x W_ih^T of a whole chunk is one GEMM before the time loop (gemm.cl), and the weight
+// gradients are GEMMs over the whole chunk after the backward loop; only the recurrent part is stepped here.
+#define LJ 16   // hidden units per work-group (dimension 0); must equal LK
+#define LB 4    // streams per work-group (dimension 1)
+#define LK 16   // reduction tile
+
+// Forward step t:
+//   a = pre[t] + b + h_{t-1} W_hh^T
+//   i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+//   c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
+// hs, cs (T+1,B,H): slot 0 holds the state carried in from the previous chunk; step t reads slot t, writes t+1.
+__kernel __attribute__((reqd_work_group_size(LJ, LB, 1)))
+void lstm_step_forward(const int B, const int H, const int t,
+                       __global const real* pre,      // (T,B,4H)
+                       __global const real* w_hh,     // (4H,H)
+                       __global const real* bias,     // (4H)
+                       __global real* hs,             // (T+1,B,H)
+                       __global real* cs,             // (T+1,B,H)
+                       __global real* gates,          // (T,B,4H) activated gates, kept for backward
+                       const int store_gates)
+{
+    const int lj = get_local_id(0), lb = get_local_id(1);
+    const int j0 = get_group_id(0) * LJ;
+    const int j = j0 + lj, b = get_group_id(1) * LB + lb;
+    __local real h_tile[LB][LK];            // h_{t-1}[b, k0 + kk]
+    __local real w_tile[4 * LJ][LK + 1];    // W_hh[gate*H + j0 + jj, k0 + kk] at row gate*LJ + jj
+    __global const real* h_prev = hs + t * B * H;
+    real acc_i = 0, acc_f = 0, acc_g = 0, acc_o = 0;
+    for (int k0 = 0; k0 < H; k0 += LK) {
+        h_tile[lb][lj] = (b < B && k0 + lj < H) ? h_prev[b * H + k0 + lj] : (real)0;
+        for (int r = lb; r < 4 * LJ; r += LB) {
+            const int row = (r / LJ) * H + j0 + r % LJ;
+            w_tile[r][lj] = (j0 + r % LJ < H && k0 + lj < H) ? w_hh[row * H + k0 + lj] : (real)0;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kk = 0; kk < LK; ++kk) {
+            const real hv = h_tile[lb][kk];
+            acc_i += w_tile[lj][kk] * hv;
+            acc_f += w_tile[LJ + lj][kk] * hv;
+            acc_g += w_tile[2 * LJ + lj][kk] * hv;
+            acc_o += w_tile[3 * LJ + lj][kk] * hv;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (j >= H || b >= B) return;
+    const int a_row = (t * B + b) * 4 * H;
+    const real i = sigmoid_r(pre[a_row + j] + bias[j] + acc_i);
+    const real f = sigmoid_r(pre[a_row + H + j] + bias[H + j] + acc_f);
+    const real g = tanh(pre[a_row + 2 * H + j] + bias[2 * H + j] + acc_g);
+    const real o = sigmoid_r(pre[a_row + 3 * H + j] + bias[3 * H + j] + acc_o);
+    const int s_prev = (t * B + b) * H + j;
+    const int s_next = s_prev + B * H;
+    const real c = f * cs[s_prev] + i * g;
+    cs[s_next] = c;
+    hs[s_next] = o * tanh(c);
+    if (store_gates) {
+        gates[a_row + j] = i;
+        gates[a_row + H + j] = f;
+        gates[a_row + 2 * H + j] = g;
+        gates[a_row + 3 * H + j] = o;
+    }
+}
+
+// Backward step t, called for t = T-1 down to 0 (true backpropagation through time):
+//   dh_t  = dh_out[t] + da_{t+1} W_hh                 (no recurrent term at t = T-1: the chunk's end is detached)
+//   dc_t  = dc_carried + dh_t * o * (1 - tanh(c_t)^2)
+//   da_i = dc_t * g * i(1-i);  da_f = dc_t * c_{t-1} * f(1-f);  da_g = dc_t * i * (1-g^2)
+//   da_o = dh_t * tanh(c_t) * o(1-o);  dc_carried (to t-1) = dc_t * f
+// dc must be zero before the call for t = T-1.
+__kernel __attribute__((reqd_work_group_size(LJ, LB, 1)))
+void lstm_step_backward(const int B, const int H, const int t, const int T,
+                        __global const real* dh_out,   // (T,B,H) gradient from the layer above
+                        __global const real* w_hh,     // (4H,H)
+                        __global const real* gates,    // (T,B,4H)
+                        __global const real* cs,       // (T+1,B,H)
+                        __global real* da,             // (T,B,4H) pre-activation gradients: reads t+1, writes t
+                        __global real* dc)             // (B,H) cell gradient carried backwards in time
+{
+    const int lj = get_local_id(0), lb = get_local_id(1);
+    const int j0 = get_group_id(0) * LJ;
+    const int j = j0 + lj, b = get_group_id(1) * LB + lb;
+    const int G = 4 * H;
+    __local real da_tile[LB][LK];           // da_{t+1}[b, n0 + kk]
+    __local real w_tile[LK][LJ + 1];        // W_hh[n0 + kk, j0 + jj]
+    real recurrent = 0;
+    if (t + 1 < T) {                        // uniform over the work-group, so the barriers below are safe
+        __global const real* da_next = da + (t + 1) * B * G;
+        for (int n0 = 0; n0 < G; n0 += LK) {
+            da_tile[lb][lj] = (b < B && n0 + lj < G) ? da_next[b * G + n0 + lj] : (real)0;
+            for (int r = lb; r < LK; r += LB)
+                w_tile[r][lj] = (n0 + r < G && j < H) ? w_hh[(n0 + r) * H + j] : (real)0;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int kk = 0; kk < LK; ++kk)
+                recurrent += da_tile[lb][kk] * w_tile[kk][lj];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    if (j >= H || b >= B) return;
+    const int a_row = (t * B + b) * G;
+    const int s_prev = (t * B + b) * H + j;
+    const int s_now = s_prev + B * H;
+    const real i = gates[a_row + j], f = gates[a_row + H + j];
+    const real g = gates[a_row + 2 * H + j], o = gates[a_row + 3 * H + j];
+    const real tc = tanh(cs[s_now]);
+    const real dh = dh_out[s_prev] + recurrent;      // dh_out uses the same (t,b,j) index as s_prev
+    const real dcell = dc[b * H + j] + dh * o * ((real)1 - tc * tc);
+    da[a_row + j] = dcell * g * i * ((real)1 - i);
+    da[a_row + H + j] = dcell * cs[s_prev] * f * ((real)1 - f);
+    da[a_row + 2 * H + j] = dcell * i * ((real)1 - g * g);
+    da[a_row + 3 * H + j] = dh * tc * o * ((real)1 - o);
+    dc[b * H + j] = dcell * f;
+}

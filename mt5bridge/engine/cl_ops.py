@@ -1,0 +1,148 @@
+"""Device-level operations: one method per kernel family, on DeviceArrays, shared by the engine and kernel tests.
+
+The kernel tests call exactly these methods, so what is tested is what the engine runs. Nothing here reads back
+to the host. Shapes follow the kernels' comments: T steps, B streams, H hidden, Z latent, N rows, O outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..opencl.runtime import DeviceArray, Runtime
+
+GEMM_TILE = 16  # TS in gemm.cl
+LSTM_TILE = (16, 4)  # (LJ, LB) in lstm.cl
+REDUCE_GROUP = 256  # RED in loss.cl
+MAX_PARTIALS = 256  # partial sums per reduction (a fixed count keeps results deterministic)
+ACTIVATIONS = {"identity": 0, "tanh": 1}
+
+
+class ClOps:
+    def __init__(self, runtime: Runtime, dtype):
+        self.rt = runtime
+        self.dtype = np.dtype(dtype)
+        self.real = self.dtype.type
+        self._gemm = runtime.program("gemm", dtype)
+        self._lstm = runtime.program("lstm", dtype)
+        self._dense = runtime.program("dense", dtype)
+        self._vae = runtime.program("vae", dtype)
+        self._loss = runtime.program("loss", dtype)
+        self._adam = runtime.program("adam", dtype)
+        self._partials = runtime.empty(MAX_PARTIALS, dtype)
+        self._unused = runtime.zeros(1, dtype)  # bound to pointer arguments a kernel will not touch
+
+    # --- matrix products --------------------------------------------------------------------------------------------
+    def gemm(self, m: int, n: int, k: int, a: DeviceArray, b: DeviceArray, c: DeviceArray, *, alpha: float = 1.0,
+             beta: float = 0.0, trans_a: bool = False, trans_b: bool = False, a_off: int = 0, b_off: int = 0,
+             c_off: int = 0, lda: int | None = None, ldb: int | None = None, ldc: int | None = None) -> None:
+        """c[m,n] = alpha * op(a) @ op(b) + beta * c, row-major; leading dimensions default to dense storage."""
+        lda = lda if lda is not None else (m if trans_a else k)
+        ldb = ldb if ldb is not None else (k if trans_b else n)
+        ldc = ldc if ldc is not None else n
+        self._gemm.gemm((n, m), (GEMM_TILE, GEMM_TILE), m, n, k, alpha, a, a_off, lda, int(trans_a),
+                        b, b_off, ldb, int(trans_b), beta, c, c_off, ldc)
+
+    def column_sum(self, x: DeviceArray, rows: int, cols: int, out: DeviceArray, *, x_off: int = 0,
+                   beta: float = 0.0) -> None:
+        """out (cols) = beta * out + sum over rows of x (rows, cols)."""
+        self._gemm.column_sum((cols,), None, rows, cols, x, x_off, beta, out)
+
+    # --- LSTM -------------------------------------------------------------------------------------------------------
+    def lstm_forward(self, steps: int, streams: int, hidden: int, pre: DeviceArray, w_hh: DeviceArray,
+                     bias: DeviceArray, hs: DeviceArray, cs: DeviceArray, gates: DeviceArray | None) -> None:
+        """Steps 0..T-1; pre (T,B,4H) holds x W_ih^T; hs/cs (T+1,B,H) slot 0 is the carried-in state."""
+        store = gates is not None
+        global_size = (hidden, streams)
+        for t in range(steps):
+            self._lstm.lstm_step_forward(global_size, LSTM_TILE, streams, hidden, t, pre, w_hh, bias, hs, cs,
+                                         gates if store else self._unused, int(store))
+
+    def lstm_backward_steps(self, steps: int, streams: int, hidden: int, dh_out: DeviceArray, w_hh: DeviceArray,
+                            gates: DeviceArray, cs: DeviceArray, da: DeviceArray, dc: DeviceArray) -> None:
+        """Backpropagation through time: da (T,B,4H) from dh_out (T,B,H); dc (B,H) is scratch."""
+        self.rt.fill(dc, 0)
+        global_size = (hidden, streams)
+        for t in reversed(range(steps)):
+            self._lstm.lstm_step_backward(global_size, LSTM_TILE, streams, hidden, t, steps, dh_out, w_hh, gates,
+                                          cs, da, dc)
+
+    def lstm_weight_grads(self, rows: int, inputs: int, hidden: int, da: DeviceArray, x: DeviceArray, x_off: int,
+                          hs: DeviceArray, dw_ih: DeviceArray, dw_hh: DeviceArray, db: DeviceArray) -> None:
+        """Whole-chunk GEMMs: dW_ih = da^T x, dW_hh = da^T h_{t-1}, db = column sums of da (rows = T*B)."""
+        gates = 4 * hidden
+        self.gemm(gates, inputs, rows, da, x, dw_ih, trans_a=True, b_off=x_off)
+        self.gemm(gates, hidden, rows, da, hs, dw_hh, trans_a=True)  # hs slots 0..T-1 are h_{t-1}
+        self.column_sum(da, rows, gates, db)
+
+    # --- dense ------------------------------------------------------------------------------------------------------
+    def bias_activation(self, rows: int, cols: int, y: DeviceArray, bias: DeviceArray, act: str) -> None:
+        self._dense.bias_activation((cols, rows), None, rows, cols, y, bias, ACTIVATIONS[act])
+
+    def activation_backward(self, count: int, dy: DeviceArray, y: DeviceArray, dz: DeviceArray, act: str) -> None:
+        self._dense.activation_backward((count,), None, count, dy, y, dz, ACTIVATIONS[act])
+
+    def dense_forward(self, rows: int, inputs: int, outputs: int, x: DeviceArray, w: DeviceArray, b: DeviceArray,
+                      y: DeviceArray, act: str, *, x_off: int = 0) -> None:
+        """y (N,O) = act(x (N,I) w^T + b)."""
+        self.gemm(rows, outputs, inputs, x, w, y, trans_b=True, a_off=x_off)
+        self.bias_activation(rows, outputs, y, b, act)
+
+    def dense_backward(self, rows: int, inputs: int, outputs: int, dy: DeviceArray, x: DeviceArray, y: DeviceArray,
+                       w: DeviceArray, dw: DeviceArray, db: DeviceArray, dx: DeviceArray | None, act: str, *,
+                       x_off: int = 0) -> None:
+        """dy (N,O) is overwritten with the pre-activation gradient; dx (N,I) = that @ w (skipped when None)."""
+        if act != "identity":
+            self.activation_backward(rows * outputs, dy, y, dy, act)
+        self.gemm(outputs, inputs, rows, dy, x, dw, trans_a=True, b_off=x_off)
+        self.column_sum(dy, rows, outputs, db)
+        if dx is not None:
+            self.gemm(rows, inputs, outputs, dy, w, dx)
+
+    # --- latent -----------------------------------------------------------------------------------------------------
+    def vae_forward(self, rows: int, latent: int, p: DeviceArray, eps: DeviceArray | None, z: DeviceArray,
+                    sample: bool, *, p_off: int = 0) -> None:
+        """z (N,Z) from p (N,2Z) = [mean | logvar] at element offset p_off."""
+        self._vae.vae_forward((latent, rows), None, rows, latent, p, p_off, eps if sample else self._unused, z,
+                              int(sample))
+
+    def vae_backward(self, rows: int, latent: int, p: DeviceArray, eps: DeviceArray | None, dz: DeviceArray,
+                     dp: DeviceArray, sample: bool, kl_scale: float, *, p_off: int = 0) -> None:
+        """dp (N,2Z) from dz (N,Z) and, when sampling, kl_scale times the KL gradient."""
+        self._vae.vae_backward((latent, rows), None, rows, latent, p, p_off, eps if sample else self._unused, dz,
+                               dp, int(sample), kl_scale)
+
+    # --- losses and reductions (results land in out[index], on the device) -------------------------------------------
+    def _groups(self, count: int) -> int:
+        return int(min(MAX_PARTIALS, max(1, -(-count // (REDUCE_GROUP * 4)))))
+
+    def _reduce(self, groups: int, out: DeviceArray, index: int, scale: float) -> None:
+        self._loss.reduce_partials((REDUCE_GROUP,), (REDUCE_GROUP,), groups, self._partials, out, index, scale)
+
+    def squared_error(self, count: int, y_hat: DeviceArray, y: DeviceArray, dy_hat: DeviceArray, grad_scale: float,
+                      out: DeviceArray, index: int) -> None:
+        """out[index] = sum (y_hat - y)^2; dy_hat = grad_scale * (y_hat - y)."""
+        groups = self._groups(count)
+        self._loss.squared_error((groups * REDUCE_GROUP,), (REDUCE_GROUP,), count, y_hat, y, dy_hat, grad_scale,
+                                 self._partials)
+        self._reduce(groups, out, index, 1.0)
+
+    def kl_divergence(self, rows: int, latent: int, p: DeviceArray, out: DeviceArray, index: int, *,
+                      p_off: int = 0) -> None:
+        """out[index] = sum over rows of KL(q(z|x) || N(0,1)); p (N,2Z) at element offset p_off."""
+        groups = self._groups(rows * latent)
+        self._loss.kl_divergence((groups * REDUCE_GROUP,), (REDUCE_GROUP,), rows, latent, p, p_off, self._partials)
+        self._reduce(groups, out, index, 1.0)
+
+    def sum_squares(self, count: int, x: DeviceArray, out: DeviceArray, index: int) -> None:
+        groups = self._groups(count)
+        self._loss.sum_squares((groups * REDUCE_GROUP,), (REDUCE_GROUP,), count, x, self._partials)
+        self._reduce(groups, out, index, 1.0)
+
+    # --- optimizer --------------------------------------------------------------------------------------------------
+    def adam_update(self, count: int, param: DeviceArray, grad: DeviceArray, m: DeviceArray, v: DeviceArray, *,
+                    step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                    clip_norm: float, norm_sq: DeviceArray) -> None:
+        """One AdamW step (step counts from 1); norm_sq[0] must hold the squared gradient norm when clipping."""
+        bias1, bias2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
+        self._adam.adam_update((count,), None, count, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
+                               bias1, bias2, clip_norm, norm_sq)

@@ -1,0 +1,44 @@
+"""The one loader for the OpenCL C sources in `kernels/*.cl`.
+
+In a source checkout (and an editable install) they are at `<repo>/kernels/`; in a wheel they are shipped inside the
+package as `mt5bridge/kernels/` (see pyproject.toml). Either way they are found here, and only here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DeviceError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # .../mt5bridge
+
+
+def kernels_dir() -> Path:
+    """The folder holding the `.cl` files: inside the installed package first, then the source checkout's."""
+    candidates = (_PACKAGE_DIR / "kernels", _PACKAGE_DIR.parent / "kernels")
+    for folder in candidates:
+        if (folder / "common.h").is_file():
+            return folder
+    raise DeviceError(
+        "OpenCL kernel sources not found; looked in " + ", ".join(str(c) for c in candidates)
+        + ". Reinstall mt5bridge (the wheel ships them as mt5bridge/kernels/*.cl)."
+    )
+
+
+def kernel_source(name: str) -> str:
+    """Text of `kernels/<name>.cl`, preceded by `common.h` (the shared `real` type and helpers).
+
+    Concatenating instead of `#include` keeps the build independent of the driver's include-path handling.
+    """
+    folder = kernels_dir()
+    path = folder / f"{name}.cl"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.cl"))
+        raise DeviceError(f"no OpenCL program {name!r} in {folder}; known: {known}")
+    common = (folder / "common.h").read_text(encoding="utf-8")
+    # #line keeps the compiler's line numbers in build logs pointing at the real file.
+    return f"{common}\n#line 1\n{path.read_text(encoding='utf-8')}"
+
+
+def program_names() -> list[str]:
+    return sorted(p.stem for p in kernels_dir().glob("*.cl"))
