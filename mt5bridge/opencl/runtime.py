@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import DeviceError, KernelBuildError
-from .sources import kernel_source
+from .sources import kernel_source, with_common_header
 
 try:  # pyopencl is a hard dependency, but a broken install must not make the package unimportable
     import pyopencl as cl
@@ -263,8 +263,8 @@ class Runtime:
         return self._programs[key]
 
     def build_source(self, name: str, source: str, dtype: Any = np.float32) -> Program:
-        """Build a program from text (not cached); for tests and experiments."""
-        return Program(self, name, np.dtype(dtype), source)
+        """Build a program from text (after common.h; not cached), for tests and experiments."""
+        return Program(self, name, np.dtype(dtype), with_common_header(source))
 
     # --- memory -------------------------------------------------------------------------------------------------
     def empty(self, shape: Sequence[int] | int, dtype: Any) -> DeviceArray:
@@ -290,7 +290,7 @@ class Runtime:
         if offset < 0 or offset + host.size > array.size:
             raise ValueError(f"writing {host.size} elements at {offset} into a device array of shape {array.shape}")
         if host.size:
-            cl.enqueue_copy(self.queue, array.buffer, host, device_offset=offset * array.dtype.itemsize,
+            cl.enqueue_copy(self.queue, array.buffer, host, dst_offset=offset * array.dtype.itemsize,
                             is_blocking=True)
 
     def read(self, array: DeviceArray, offset: int = 0, count: int | None = None) -> np.ndarray:
@@ -303,7 +303,7 @@ class Runtime:
                 raise ValueError(f"reading {count} elements at {offset} from a device array of shape {array.shape}")
             host = np.empty(count, array.dtype)
         if host.size:
-            cl.enqueue_copy(self.queue, host, array.buffer, device_offset=offset * array.dtype.itemsize,
+            cl.enqueue_copy(self.queue, host, array.buffer, src_offset=offset * array.dtype.itemsize,
                             is_blocking=True)
         return host
 
@@ -316,7 +316,7 @@ class Runtime:
         size = dst.dtype.itemsize
         if count:
             cl.enqueue_copy(self.queue, dst.buffer, src.buffer, byte_count=count * size,
-                            dest_offset=dst_offset * size, src_offset=src_offset * size)
+                            dst_offset=dst_offset * size, src_offset=src_offset * size)
 
     def view(self, parent: DeviceArray, offset: int, shape: Sequence[int]) -> DeviceArray:
         """A sub-buffer of `parent` starting at element `offset`, which must honour the device's base alignment."""

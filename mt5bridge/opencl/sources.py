@@ -35,9 +35,13 @@ def kernel_source(name: str) -> str:
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.cl"))
         raise DeviceError(f"no OpenCL program {name!r} in {folder}; known: {known}")
-    common = (folder / "common.h").read_text(encoding="utf-8")
+    return with_common_header(path.read_text(encoding="utf-8"))
+
+
+def with_common_header(source: str) -> str:
+    common = (kernels_dir() / "common.h").read_text(encoding="utf-8")
     # #line keeps the compiler's line numbers in build logs pointing at the real file.
-    return f"{common}\n#line 1\n{path.read_text(encoding='utf-8')}"
+    return f"{common}\n#line 1\n{source}"
 
 
 def program_names() -> list[str]:
