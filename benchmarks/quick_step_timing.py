@@ -1,0 +1,39 @@
+"""Rough timing of one article-size training step and one live step (a first look; issue 7 does this properly)."""
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from mt5bridge.config import preset
+from mt5bridge.engine import make_engine
+
+
+def main(device: str, streams: int, steps: int = 40, repeats: int = 5) -> dict:
+    cfg = preset("article")
+    engine = make_engine(cfg, streams=streams, device=device)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps, streams, cfg.inputs)).astype(np.float32)
+    y = rng.normal(size=(steps, streams, cfg.outputs)).astype(np.float32)
+    eps = rng.normal(size=(steps, streams, cfg.latent)).astype(np.float32)
+    engine.train_step(x, y, eps)  # warm-up: builds, allocates
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        engine.train_step(x, y, eps)
+    train = (time.perf_counter() - t0) / repeats
+    live = make_engine(cfg, streams=1, device=device)
+    one = x[:1, :1]
+    live.forward(one)
+    times = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        live.forward(one)
+        times.append(time.perf_counter() - t0)
+    return {"device": engine.device_label, "streams": streams, "K": steps, "train_step_s": train,
+            "epoch_estimate_s_136k_bars": train * 136_418 / (streams * steps),
+            "live_step_p50_ms": 1e3 * float(np.median(times))}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], int(sys.argv[2])), indent=1))
