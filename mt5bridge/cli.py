@@ -7,6 +7,8 @@ and exits with status 2.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -86,3 +88,114 @@ def demo(device: str = typer.Option(None, "--device", help=DEVICE_HELP)) -> None
     ratio = run_engine_demo(device, echo=typer.echo)
     if not ratio < 1.0:
         raise typer.Exit(1)
+
+
+def _training_setup(preset_name: Optional[str], config_file: Optional[Path], epochs: Optional[int]):
+    from dataclasses import replace
+
+    from .config import get_preset, load_config_file
+    from .errors import ConfigError
+
+    if preset_name and config_file:
+        raise ConfigError("give --preset or --config, not both")
+    chosen = load_config_file(config_file) if config_file else get_preset(preset_name or "default")
+    if epochs is not None:
+        chosen = replace(chosen, train=replace(chosen.train, epochs=epochs))
+        chosen.train.validate()
+    return chosen
+
+
+@app.command()
+def train(
+    data: list[Path] = typer.Option(..., "--data", help="Bar file(s): MT5/MT4 CSV exports, CSV, Parquet (.gz too)."),
+    out: Path = typer.Option(..., "--out", help="Model file to write (also the per-epoch checkpoint)."),
+    preset_name: Optional[str] = typer.Option(None, "--preset", help="Named preset: default, article, tiny."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML: preset = ..., [model], [train]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epochs."),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run checkpointed in --out exactly."),
+    date_from: Optional[str] = typer.Option(None, "--from", help="Train on bars from this server time on."),
+    date_to: Optional[str] = typer.Option(None, "--to", help="Train on bars before this server time."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Backfill training: B streams over the history, truncated BPTT, a checkpoint every epoch."""
+    from .data.bars import parse_time
+    from .training.series import load_series
+    from .training.trainer import Trainer
+
+    chosen = _training_setup(preset_name, config_file, epochs)
+    start = parse_time(date_from) if date_from else None
+    end = parse_time(date_to) if date_to else None
+    series = [load_series(p, chosen.train.feature_set, warmup_bars=chosen.train.warmup_bars, start=start, end=end)
+              for p in data]
+    result = Trainer(series, chosen.model, chosen.train, out, device=device, resume=resume, progress=progress,
+                     echo=typer.echo).run()
+    if not result.finished:
+        raise typer.Exit(130)
+
+
+@app.command()
+def evaluate(
+    model_path: Path = typer.Option(..., "--model", help="Model file."),
+    data: Path = typer.Option(..., "--data", help="Bar file to evaluate on."),
+    date_from: Optional[str] = typer.Option(None, "--from", help="First evaluated bar (server time); the burn-in "
+                                            "starts here."),
+    burn_in: int = typer.Option(200, "--burn-in", help="Bars that warm the state and are not scored."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every metric as JSON."),
+    plot_out: Optional[Path] = typer.Option(None, "--plot", help="Write the per-lag R² plot (PNG)."),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+) -> None:
+    """Honest metrics: NMSE, per-lag R² against a no-memory baseline and a state-reset control, memory horizon."""
+    from .data.bars import parse_time
+    from .modelfile import load_model
+    from .training.evaluate import evaluate as run_evaluation
+    from .training.evaluate import plot, write_json
+    from .training.series import load_series
+
+    model = load_model(model_path)
+    series = load_series(data, model.feature_set)
+    result = run_evaluation(model, series, start_time=parse_time(date_from) if date_from else None,
+                            burn_in=burn_in, device=device)
+    result.update(model=str(model_path), data=str(data))
+    if json_out:
+        write_json(result, json_out)
+    if plot_out:
+        plot(result, plot_out)
+    lags = [model.config.window, 20, 30, model.config.target_bars - 1]
+    lags = [k for k in lags if k < model.config.target_bars]
+    typer.echo(f"{result['bars']} bars scored (burn-in {burn_in})")
+    typer.echo(f"nmse {result['nmse']:.4f} (baseline {result['baseline_nmse']:.4f}, state reset "
+               f"{result['state_reset_nmse']:.4f}); rmse_std {result['rmse_std']:.4f}")
+    typer.echo("price R² at lags " + "/".join(map(str, lags)) + ": model "
+               + " / ".join(f"{result['per_lag_r2_price'][k]:.2f}" for k in lags) + ", baseline "
+               + " / ".join(f"{result['baseline_per_lag_r2_price'][k]:.2f}" for k in lags))
+    typer.echo(f"memory_horizon {result['memory_horizon']}, memory_lags {result['memory_lags']}, "
+               f"latent_active_units {result['latent_active_units']}")
+
+
+@app.command()
+def encode(
+    model_path: Path = typer.Option(..., "--model", help="Model file."),
+    data: Path = typer.Option(..., "--data", help="Bar file to encode."),
+    out: Path = typer.Option(..., "--out", help="Parquet file: one row per bar."),
+    with_reconstruction: bool = typer.Option(False, "--with-reconstruction", help="Add the reconstruction and "
+                                             "target stacks (D*F values each)."),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Backfill the latent, reconstruction error and anomaly percentile of every historical bar."""
+    from rich.progress import Progress
+
+    from .modelfile import file_sha256, load_model
+    from .training.encode import encode_series, write_table
+    from .training.series import load_series
+
+    model = load_model(model_path)
+    series = load_series(data, model.feature_set)
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("encoding", total=len(series))
+        table = encode_series(model, series, device=device, with_reconstruction=with_reconstruction,
+                              progress=lambda n: bar.update(task, advance=n))
+    write_table(table, out, {"model": str(model_path), "model_sha256": file_sha256(model_path),
+                             "data": str(data), "feature_set": model.feature_set})
+    typer.echo(f"{out}: {table.num_rows} bars, latent size {model.config.latent}")

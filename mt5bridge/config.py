@@ -7,8 +7,15 @@ config file never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from .errors import ConfigError
 
@@ -156,20 +163,96 @@ def _check(ok: bool, key: str, value: Any, why: str) -> None:
         raise ConfigError(f"{key} = {value!r} {why}")
 
 
-PRESETS: dict[str, ModelConfig] = {
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """The backfill-training protocol (docs/TRAINING.md): B streams, truncated BPTT over K steps, time-ordered split."""
+
+    feature_set: str = "mt5-v1"  # id of the 12 features computed per bar (see mt5bridge.features)
+    streams: int = 32  # B: the training history is cut into B contiguous segments, each with its own state
+    tbptt: int = 40  # K: steps per chunk; the state is carried across chunks, gradients are not
+    epochs: int = 20
+    validation: float = 0.1  # latest fraction of each file's history held out (time-ordered, never shuffled)
+    warmup_bars: int = 0  # bars dropped at each file's start before features are used; 0 = the feature set's own
+    burn_in: int = 200  # bars that warm the state before validation scores them
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decay to lr * lr_floor over all steps)
+    lr_floor: float = 0.1
+    seed: int = 0  # draws of eps and anything else random in training
+    dtype: str = "float32"  # engine precision
+
+    def validate(self) -> None:
+        for key in ("streams", "tbptt", "epochs"):
+            _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "must be >= 1")
+        _check(0.0 <= self.validation < 1.0, "train.validation", self.validation, "must be in [0, 1)")
+        _check(self.warmup_bars >= 0, "train.warmup_bars", self.warmup_bars, "must be >= 0")
+        _check(self.burn_in >= 0, "train.burn_in", self.burn_in, "must be >= 0")
+        _check(self.lr_schedule in ("constant", "cosine"), "train.lr_schedule", self.lr_schedule,
+               "must be 'constant' or 'cosine'")
+        _check(0.0 <= self.lr_floor <= 1.0, "train.lr_floor", self.lr_floor, "must be in [0, 1]")
+        _check(self.dtype in ("float32", "float64"), "train.dtype", self.dtype, "must be float32 or float64")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "train config") -> "TrainConfig":
+        config = cls(**_typed_kwargs(cls, data, where))
+        try:
+            config.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        return config
+
+
+@dataclass(frozen=True)
+class Preset:
+    model: ModelConfig
+    train: TrainConfig
+
+
+PRESETS: dict[str, Preset] = {
     # The seed article: LSTM 500/250/50 -> VAE 25 -> dense 40/80/160 (tanh) -> 480; W=10, D=40, F=12.
     # beta = 0.02 equals the article's KL multiplier 0.01 against its output gradient (y - y_hat), i.e. a loss of
-    # 1/2 * squared error; see docs/MODEL.md.
-    "article": ModelConfig(),
+    # 1/2 * squared error; see docs/MODEL.md. Trained like the reference numbers in the training issue: B=32, K=40.
+    "article": Preset(ModelConfig(), TrainConfig()),
     # A small network for tests, the demo and smoke runs.
-    "tiny": ModelConfig(lstm=(32, 16), latent=8, decoder=(24,), target_bars=16),
+    "tiny": Preset(ModelConfig(lstm=(32, 16), latent=8, decoder=(24,), target_bars=16),
+                   TrainConfig(streams=4, tbptt=16, epochs=2, burn_in=20)),
 }
 
 
 def preset(name: str) -> ModelConfig:
+    """The model config of a named preset."""
+    return get_preset(name).model
+
+
+def get_preset(name: str) -> Preset:
     try:
-        config = PRESETS[name]
+        found = PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}") from None
-    config.validate()
-    return config
+    found.model.validate()
+    found.train.validate()
+    return found
+
+
+def load_config_file(path: str | Path) -> Preset:
+    """A TOML file with optional `preset = "name"` as the base, then [model], [model.optimizer] and [train] overrides.
+
+    Unknown keys and bad values raise ConfigError naming the file and the key.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    unknown = sorted(set(data) - {"preset", "model", "train"})
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown key(s) {unknown}; known: ['model', 'preset', 'train']")
+    base = get_preset(data.get("preset", "article"))
+    model_data = {**base.model.to_dict(), **{k: v for k, v in data.get("model", {}).items() if k != "optimizer"}}
+    model_data["optimizer"] = {**base.model.optimizer.__dict__, **data.get("model", {}).get("optimizer", {})}
+    train_data = {**base.train.to_dict(), **data.get("train", {})}
+    return Preset(ModelConfig.from_dict(model_data, where=f"config file {path}: model"),
+                  TrainConfig.from_dict(train_data, where=f"config file {path}: train"))

@@ -131,12 +131,17 @@ class Engine(ABC):
         """Loss and gradients of one chunk, advancing the state, without updating parameters."""
         return self._loss_and_grad(*self._training_inputs(x, y, eps))
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, eps: np.ndarray | None = None) -> LossParts:
+    def train_step(self, x: np.ndarray, y: np.ndarray, eps: np.ndarray | None = None,
+                   lr: float | None = None) -> LossParts:
         """Forward, backward through time over the chunk, one Adam step; the state carries into the next chunk.
 
-        x (T,B,I) inputs, y (T,B,O) targets, eps (T,B,Z) standard normal draws (needed when the model samples).
+        x (T,B,I) inputs, y (T,B,O) targets, eps (T,B,Z) standard normal draws (needed when the model samples);
+        lr overrides the config's learning rate for this step (schedules).
         """
-        return self._train_step(*self._training_inputs(x, y, eps))
+        lr = self.config.optimizer.lr if lr is None else float(lr)
+        if not lr > 0:
+            raise ValueError(f"learning rate must be > 0, got {lr}")
+        return self._train_step(*self._training_inputs(x, y, eps), lr)
 
     @abstractmethod
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
@@ -145,7 +150,7 @@ class Engine(ABC):
     def _loss_and_grad(self, x, y, eps) -> tuple[LossParts, dict[str, np.ndarray]]: ...
 
     @abstractmethod
-    def _train_step(self, x, y, eps) -> LossParts: ...
+    def _train_step(self, x, y, eps, lr: float) -> LossParts: ...
 
     def _as_input(self, array: np.ndarray, name: str, width: int, steps: int | None = None) -> np.ndarray:
         array = np.asarray(array)

@@ -201,14 +201,14 @@ class OpenCLEngine(Engine):
         grads = self.layout.unflatten(self.rt.read(self._flat["grad"]))
         return loss, {k: v.copy() for k, v in grads.items()}
 
-    def _train_step(self, x, y, eps) -> LossParts:
+    def _train_step(self, x, y, eps, lr: float) -> LossParts:
         run = self._forward_backward(x, y, eps)
         opt = self.config.optimizer
         self.step += 1
         if opt.clip_norm > 0:
             self.ops.sum_squares(self.layout.total, self._flat["grad"], self._norm_sq, 0)
         self.ops.adam_update(self.layout.total, self._flat["param"], self._flat["grad"], self._flat["m"],
-                             self._flat["v"], step=self.step, lr=opt.lr, beta1=opt.beta1, beta2=opt.beta2,
+                             self._flat["v"], step=self.step, lr=lr, beta1=opt.beta1, beta2=opt.beta2,
                              eps=opt.eps, weight_decay=opt.weight_decay, clip_norm=opt.clip_norm,
                              norm_sq=self._norm_sq)
         return self._read_loss(*run)

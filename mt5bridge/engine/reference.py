@@ -8,7 +8,7 @@ Shapes: T time steps, B streams, I inputs, H hidden, Z latent, O outputs, N = T*
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -254,8 +254,8 @@ class ReferenceEngine(Engine):
         self._state = [(c.hs[-1].copy(), c.cs[-1].copy()) for c in cache.lstm]
         return loss, grads
 
-    def _train_step(self, x, y, eps) -> LossParts:
+    def _train_step(self, x, y, eps, lr: float) -> LossParts:
         loss, grads = self._loss_and_grad(x, y, eps)
         self.step += 1
-        adam_update(self._params, grads, self._m, self._v, self.step, self.config.optimizer)
+        adam_update(self._params, grads, self._m, self._v, self.step, replace(self.config.optimizer, lr=lr))
         return loss

@@ -1,0 +1,246 @@
+"""Backfill training: B streams over the history, truncated BPTT over K steps, a checkpoint every epoch, exact resume.
+
+The checkpoint is the model file itself (written atomically): weights, Adam moments and step, the random
+generator's state, the position (epoch, chunk) and, mid-epoch, the B streams' recurrent state. `--resume` reloads
+all of it, so an interrupted run continues with the same numbers an uninterrupted one would have produced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..config import ModelConfig, TrainConfig
+from ..engine import make_engine
+from ..errors import ModelFileError
+from ..inference import QUANTILES_KEY, ModelRunner, error_quantiles
+from ..modelfile import Model, load_model, save_model
+from .baseline import RidgeBaseline, blocks_of, fit_ridge
+from .passes import stateful_pass
+from .protocol import Prepared, prepare
+from .series import Series
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    epochs: int  # epochs completed
+    finished: bool  # all epochs done and the final model written
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def log_path(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + ".log.jsonl")
+
+
+class Trainer:
+    def __init__(self, series: list[Series], model: ModelConfig, train: TrainConfig, out: str | Path, *,
+                 device: str | None = None, resume: bool = False, progress: bool = True,
+                 echo: Callable[[str], None] = print):
+        self.series, self.cfg, self.tcfg = series, model, train
+        self.out, self.device, self.resume, self.echo = Path(out), device, resume, echo
+        self.show_progress = progress
+        self.stop_requested = threading.Event()
+        self.prep: Prepared = prepare(series, model, train)
+
+    def request_stop(self) -> None:
+        """Finish the current chunk, write a checkpoint and return (what Ctrl-C does)."""
+        self.stop_requested.set()
+
+    # --- setup ----------------------------------------------------------------------------------------------------
+    def _data_identity(self) -> list[dict[str, Any]]:
+        return [{"name": s.name, "bars": len(s), "first": int(s.times[0]), "last": int(s.times[-1])}
+                for s in self.series]
+
+    def _fresh(self) -> None:
+        self.engine = make_engine(self.cfg, streams=self.tcfg.streams, device=self.device, dtype=self.tcfg.dtype)
+        self.rng = np.random.default_rng(self.tcfg.seed)
+        self.epoch, self.chunk, self.history = 0, 0, []
+        self._sums, self._started = np.zeros(4), time.perf_counter()
+        p, cfg = self.prep, self.cfg
+        fit = [(a, a + int(0.8 * (b - a))) for a, b in p.train]
+        hold = [(a + int(0.8 * (b - a)), b) for a, b in p.train]
+        self.baseline = fit_ridge(blocks_of(p.z, fit, cfg.window, cfg.target_bars),
+                                  blocks_of(p.z, hold, cfg.window, cfg.target_bars),
+                                  blocks_of(p.z, p.train, cfg.window, cfg.target_bars), cfg.inputs, cfg.outputs)
+        log_path(self.out).write_text("")
+
+    def _restore(self) -> None:
+        try:
+            ckpt = load_model(self.out, feature_set=self.tcfg.feature_set)
+        except ModelFileError as exc:
+            raise ModelFileError(f"cannot resume: {exc}") from None
+        meta = ckpt.metadata.get("training")
+        if not meta:
+            raise ModelFileError(f"cannot resume: {self.out} holds no training progress")
+        if ckpt.config != self.cfg or TrainConfig.from_dict(meta["train_config"]) != self.tcfg:
+            raise ModelFileError(f"cannot resume: {self.out} was trained with a different model or train config")
+        if meta["data"] != self._data_identity():
+            raise ModelFileError(f"cannot resume: {self.out} was trained on {meta['data']}, not on these files")
+        if not np.array_equal(ckpt.standardizer.mean, self.prep.standardizer.mean):
+            raise ModelFileError(f"cannot resume: the data's standardisation differs from {self.out}'s")
+        self.engine = make_engine(self.cfg, streams=self.tcfg.streams, device=self.device, dtype=self.tcfg.dtype)
+        ckpt.load_into(self.engine)
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = meta["rng"]
+        self.epoch, self.chunk, self.history = meta["epoch"], meta["chunk"], meta["history"]
+        self._sums = np.array(meta["epoch_sums"])  # the interrupted epoch's running totals
+        self._started = time.perf_counter() - meta["epoch_seconds"]
+        self.baseline = RidgeBaseline.from_extras(ckpt.extras)
+        if self.chunk:
+            self.engine.set_state([(ckpt.extras[f"train.h{i}"], ckpt.extras[f"train.c{i}"])
+                                   for i in range(len(self.cfg.lstm))])
+        self.echo(f"resuming {self.out} at epoch {self.epoch + 1}, chunk {self.chunk}, step {self.engine.step}")
+
+    # --- checkpoints ----------------------------------------------------------------------------------------------
+    def _snapshot(self, *, with_optimizer: bool, extras: dict[str, np.ndarray] | None = None,
+                  metadata: dict | None = None) -> Model:
+        return Model.from_engine(self.engine, self.prep.standardizer, self.tcfg.feature_set,
+                                 with_optimizer=with_optimizer, metadata=metadata, extras=extras)
+
+    def _save(self, finished: bool, quantiles: np.ndarray | None = None) -> None:
+        extras = dict(self.baseline.to_extras())
+        if self.chunk:  # mid-epoch: the streams' memory is part of the position
+            for i, (h, c) in enumerate(self.engine.get_state()):
+                extras[f"train.h{i}"], extras[f"train.c{i}"] = h, c
+        if quantiles is not None:
+            extras[QUANTILES_KEY] = quantiles
+        meta = {"training": {"train_config": self.tcfg.to_dict(), "data": self._data_identity(),
+                             "epoch": self.epoch, "chunk": self.chunk, "rng": self.rng.bit_generator.state,
+                             "history": self.history, "finished": finished,
+                             "epoch_sums": self._sums.tolist(), "epoch_seconds": time.perf_counter() - self._started}}
+        save_model(self.out, self._snapshot(with_optimizer=True, extras=extras, metadata=meta))
+
+    # --- the loop -------------------------------------------------------------------------------------------------
+    def _lr(self, step: int, total: int) -> float:
+        lr = self.cfg.optimizer.lr
+        if self.tcfg.lr_schedule == "cosine":
+            floor = self.tcfg.lr_floor
+            return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0))))
+        return lr
+
+    def run(self) -> TrainResult:
+        self._restore() if self.resume else self._fresh()
+        chunks = self.prep.chunks(self.tcfg.tbptt)
+        total_steps = self.total_steps = self.tcfg.epochs * len(chunks)
+        bars_per_epoch = self.prep.length * self.tcfg.streams
+        self.echo(f"training on {self.engine.device_label}: {len(self.series)} file(s), {self.prep.train_bars} "
+                  f"training bars, {self.tcfg.streams} streams x {self.prep.length} steps, chunks of "
+                  f"{self.tcfg.tbptt}, {self.tcfg.epochs} epochs")
+        with _interrupts(self.request_stop), _Progress(self.show_progress, total_steps, self.engine.step) as bar:
+            while self.epoch < self.tcfg.epochs:
+                if self.chunk == 0:
+                    self.engine.reset_state()
+                    self._sums = np.zeros(4)  # loss*rows, mse*rows, kl*rows, rows
+                    self._started = time.perf_counter()
+                for t0, t1 in chunks[self.chunk:]:
+                    x, y = self.prep.batch(t0, t1, self.cfg)
+                    eps = self.rng.standard_normal((t1 - t0, self.tcfg.streams, self.cfg.latent)) \
+                        if self.cfg.variational else None
+                    loss = self.engine.train_step(x, y, eps, lr=self._lr(self.engine.step, total_steps))
+                    self.chunk += 1
+                    rows = (t1 - t0) * self.tcfg.streams
+                    self._sums += (loss.total * rows, loss.mse * rows, loss.kl * rows, rows)
+                    rate = self._sums[3] / max(time.perf_counter() - self._started, 1e-9)
+                    bar.update(self.epoch, loss.total, rate)
+                    if self.stop_requested.is_set():
+                        self._save(finished=False)
+                        self.echo(f"interrupted: checkpoint written to {self.out} (epoch {self.epoch + 1}, chunk "
+                                  f"{self.chunk}); continue with --resume")
+                        return TrainResult(self.out, self.epoch, False, self.history)
+                self._end_epoch(bars_per_epoch)
+        quantiles = self._training_error_quantiles()
+        self._save(finished=True, quantiles=quantiles)
+        self.echo(f"done: {self.out} (training error median {np.median(quantiles):.4f} if any)"
+                  if len(quantiles) else f"done: {self.out}")
+        return TrainResult(self.out, self.epoch, True, self.history)
+
+    def _end_epoch(self, bars_per_epoch: int) -> None:
+        seconds = time.perf_counter() - self._started
+        loss, mse, kl, rows = self._sums
+        record = {"epoch": self.epoch + 1, "step": self.engine.step, "train_loss": loss / rows,
+                  "train_mse": mse / rows, "train_kl": kl / rows, "lr": self._lr(self.engine.step, self.total_steps),
+                  "seconds": seconds, "bars_per_s": bars_per_epoch / seconds}
+        record.update(self._validate())
+        self.history.append(record)
+        with log_path(self.out).open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        self.echo("epoch {epoch}: loss {train_loss:.4f}, mse {train_mse:.4f}".format(**record)
+                  + (", validation nmse {val_nmse:.4f}".format(**record) if "val_nmse" in record else "")
+                  + f", {seconds:.1f} s ({record['bars_per_s']:.0f} bars/s)")
+        self.epoch += 1
+        self.chunk = 0
+        self._save(finished=False)
+
+    def _runner(self) -> ModelRunner:
+        return ModelRunner(self._snapshot(with_optimizer=False), streams=1, device=self.device)
+
+    def _validate(self) -> dict[str, float]:
+        runner, sq, var, n = self._runner(), 0.0, 0.0, 0
+        for s, (a, b) in zip(self.series, self.prep.validation):
+            if b - a <= 0:
+                continue
+            out = stateful_pass(runner, s.features, a, b, self.tcfg.burn_in)
+            sq += float(np.sum((out["reconstruction"] - out["target"]) ** 2))
+            var += float(np.sum((out["target"] - out["target"].mean(axis=0)) ** 2))
+            n += len(out["error"])
+        return {"val_mse": sq / (n * self.cfg.outputs), "val_nmse": sq / var, "val_bars": n} if n else {}
+
+    def _training_error_quantiles(self) -> np.ndarray:
+        runner = self._runner()
+        errors = [stateful_pass(runner, s.features, a, b, 0, keep_outputs=False)["error"]
+                  for s, (a, b) in zip(self.series, self.prep.train)]
+        return error_quantiles(np.concatenate(errors))
+
+
+class _interrupts:
+    """Ctrl-C (and Ctrl-Break on Windows) ask the trainer to stop at the next chunk boundary, portably."""
+
+    def __init__(self, on_interrupt: Callable[[], None]):
+        self.on_interrupt, self.saved = on_interrupt, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for name in ("SIGINT", "SIGBREAK"):
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self.saved[sig] = signal.signal(sig, lambda *_: self.on_interrupt())
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+class _Progress:
+    """A rich progress bar with loss, bars/s and ETA; silent when disabled."""
+
+    def __init__(self, enabled: bool, total: int, done: int):
+        self.enabled, self.total, self.done = enabled, total, done
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
+                                TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} bars/s"),
+                                TimeRemainingColumn(), transient=False)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=self.total, completed=self.done, epoch=1, loss=0.0, rate=0.0)
+        return self
+
+    def update(self, epoch: int, loss: float, rate: float) -> None:
+        if self.enabled:
+            self.bar.update(self.task, advance=1, epoch=epoch + 1, loss=loss, rate=rate)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
