@@ -14,13 +14,16 @@ bad credentials, unknown symbols and rejected parameters raise ConfigError namin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import os
+import threading
+import time
 from collections import namedtuple
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -400,3 +403,23 @@ def _array_by_value(remote: Any) -> np.ndarray:
     for n in names:
         out[n] = np.frombuffer(bytes(remote[n].tobytes()), dtype=dtype[n])
     return out if set(names) != set(RATES_DTYPE.names) else as_bars(out)
+
+
+@contextlib.contextmanager
+def rpyc_classic_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[int]:
+    """An RPyC classic server in a background thread, like the one mt5linux runs beside a terminal under Wine;
+    its clients import whatever `MetaTrader5` means in this process. For tests and demos. Yields the bound port."""
+    import rpyc
+    from rpyc.utils.server import ThreadedServer
+
+    server = ThreadedServer(rpyc.classic.ClassicService, hostname=host, port=port)
+    thread = threading.Thread(target=server.start, name="rpyc-classic", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.active and time.monotonic() < deadline:  # start() begins listening in the thread
+        time.sleep(0.005)
+    try:
+        yield int(server.port)
+    finally:
+        server.close()
+        thread.join(timeout=5)

@@ -3,14 +3,14 @@ mt5-remote run next to the terminal) in this process, with `MetaTrader5` resolvi
 
 Run `python -m mt5bridge.testing.rpyc_server --port 18812` for a demo terminal that replays the bundled sample at
 3600x (an H1 bar per second); connect with the source spec `mt5rpyc://127.0.0.1:18812`, symbol XAUUSD, timeframe H1.
-Test and demo code only: rpyc is imported lazily, and the server listens on loopback unless told otherwise.
+Test and demo code only; the server itself lives in mt5bridge.data.mt5 (the module that owns rpyc). It listens on
+loopback unless told otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import threading
 import time
 from typing import Iterator
 
@@ -20,21 +20,10 @@ from .mt5sim import Mt5Simulator, installed
 @contextlib.contextmanager
 def serving(sim: Mt5Simulator, host: str = "127.0.0.1", port: int = 0) -> Iterator[int]:
     """Serve `sim` as `MetaTrader5` over RPyC classic in a background thread; yields the bound port."""
-    import rpyc
-    from rpyc.utils.server import ThreadedServer
+    from ..data.mt5 import rpyc_classic_server  # the one module that imports rpyc
 
-    with installed(sim):
-        server = ThreadedServer(rpyc.classic.ClassicService, hostname=host, port=port)
-        thread = threading.Thread(target=server.start, name="mt5sim-rpyc", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.active and time.monotonic() < deadline:  # start() listens in the thread
-            time.sleep(0.005)
-        try:
-            yield int(server.port)
-        finally:
-            server.close()
-            thread.join(timeout=5)
+    with installed(sim), rpyc_classic_server(host, port) as bound:
+        yield bound
 
 
 def main() -> None:
