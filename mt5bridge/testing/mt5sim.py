@@ -186,6 +186,7 @@ class Mt5Simulator:
         self._series: dict[tuple[str, int], _Series] = {}
         self._symbols: dict[str, dict[str, Any]] = {}
         self._initialized = False
+        self._initialized_at = float("-inf")  # clock time of the last successful initialize()
         self._login: int | None = None
         self._error, self._error_text = RES_S_OK, MESSAGES[RES_S_OK]
         self._fail_queue: list[tuple[int, frozenset[str] | None]] = []
@@ -256,10 +257,11 @@ class Mt5Simulator:
             if only is None or name in only:
                 del self._fail_queue[i]
                 return self._set_fail(code)
-        down = any(start <= now < end for start, end in self._disconnects)
-        if down:
-            self._initialized = False  # the terminal is gone: a new initialize() is needed after it comes back
+        if any(start <= now < end for start, end in self._disconnects):
+            self._initialized = False
             return self._set_fail(RES_E_INTERNAL_FAIL_INIT if name == "initialize" else RES_E_INTERNAL_FAIL_CONNECT)
+        if any(start <= now and self._initialized_at < end for start, end in self._disconnects):
+            self._initialized = False  # the terminal went away since initialize(), even if nobody called meanwhile
         for start, end, code in self._outages:
             if start <= now < end:
                 return self._set_fail(code)
@@ -278,7 +280,7 @@ class Mt5Simulator:
             raise _Failure(RES_E_INVALID_PARAMS, 'Invalid "path" argument')
         if login is not None:
             self._authorize(login, password, server)
-        self._initialized = True
+        self._initialized, self._initialized_at = True, self.clock()
         return True
 
     @_api(fail_value=False)
