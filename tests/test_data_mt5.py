@@ -130,6 +130,9 @@ def test_permanent_errors_name_the_setting(connect, monkeypatch):
         sim.fail_next(1, code=-2, functions=("copy_rates_from_pos",))
         with pytest.raises(ConfigError, match="rejected symbol 'EURUSD' / timeframe H1"):
             source.last_closed_bars(1)
+        sim.fail_next(1, code=-3, functions=("copy_rates_range",))
+        with pytest.raises(ConfigError, match="Out of memory.*page_bars"):
+            source.closed_bars_range(0, None)
 
 
 def test_bad_bars_from_the_terminal_are_skipped_and_logged(connect, caplog):

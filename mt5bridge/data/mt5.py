@@ -38,6 +38,7 @@ RPYC_SCHEME = "mt5rpyc"
 DEFAULT_RPYC_PORT = 18812
 IPC_CODES = range(-10005, -9999)  # RES_E_INTERNAL_FAIL_* : the terminal or its pipe is not answering
 _AUTH_FAILED, _INVALID_PARAMS, _NO_MEMORY = -6, -2, -3
+_NO_DATA = (-1, -4)  # "Call failed" / "Not found" for a window past the oldest bar: no bars there, not an error
 _FIRST_PAGE = 16  # bars asked for first when catching up; pages grow x8 up to the page limit
 log = logging.getLogger("mt5bridge.data")
 Progress = Callable[[int, float | None], None]  # (bars so far, fraction done or None)
@@ -182,8 +183,8 @@ class Mt5Source:
             b = min(a + window - 1, last)
             page = self._rates("copy_rates_range", a, b)
             if page is None:
-                code, message = self._mt5.last_error()
-                if code in IPC_CODES or code == _INVALID_PARAMS:
+                code, message = _last_error(self._mt5)
+                if code not in _NO_DATA:
                     self._raise(self._mt5, f"copy_rates_range({format_time(a)}, {format_time(b)})", (code, message))
                 page = empty_bars(0)  # a window with no history
             pieces.append(page)
@@ -226,10 +227,10 @@ class Mt5Source:
                 break
             page = self._rates("copy_rates_from_pos", pos, size)
             if page is None:
-                code, message = self._mt5.last_error()
-                if not pieces or code in IPC_CODES:
+                code, message = _last_error(self._mt5)
+                if not pieces or code not in _NO_DATA:
                     self._raise(self._mt5, f"copy_rates_from_pos({pos}, {size})", (code, message))
-                break  # past the oldest bar: some builds answer None instead of an empty array
+                break  # past the oldest bar: the terminal may answer None instead of an empty array
             pieces.append(page)
             got, pos = got + len(page), pos + size
             if len(page) < size or (after is not None and page["time"][0] <= after):

@@ -3,6 +3,7 @@ a faithful stand-in for the `MetaTrader5` module (mt5sim), injectable clocks, an
 the Windows/Wine side of the Linux bridge (rpyc_server; imports rpyc lazily)."""
 
 from .clock import ManualClock, SpeedClock
-from .mt5sim import Mt5Simulator, installed, synthetic_bars
+from .mt5sim import Mt5Simulator, installed
+from .synthetic import synthetic_bars
 
 __all__ = ["ManualClock", "Mt5Simulator", "SpeedClock", "installed", "synthetic_bars"]
