@@ -122,7 +122,7 @@ class Mt5Source:
         if not mt5.initialize(*args, **kwargs):
             self._raise(mt5, "initialize")
         if not mt5.symbol_select(self.symbol, True):
-            code, message = mt5.last_error()
+            code, message = _last_error(mt5)
             if code in IPC_CODES:
                 self._raise(mt5, "symbol_select", (code, message))
             raise ConfigError(f"symbol {self.symbol!r} is not available on this terminal"
