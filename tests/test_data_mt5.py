@@ -87,6 +87,35 @@ def test_catch_up_survives_bars_opening_between_pages():
     assert got["time"][0] == bars["time"][101] and len(got) > 1899
 
 
+class FlakySecondPage:
+    """The simulator, except that the n-th copy_rates_from_pos call answers None with "Terminal: Call failed"."""
+
+    def __init__(self, sim, fail_call: int, times: int = 1):
+        self.sim, self.fail_call, self.times, self.seen = sim, fail_call, times, 0
+
+    def __getattr__(self, name):
+        return getattr(self.sim, name)
+
+    def copy_rates_from_pos(self, *args):
+        self.seen += 1
+        if self.fail_call <= self.seen < self.fail_call + self.times:
+            self.sim.fail_next(1, code=-1)
+        return self.sim.copy_rates_from_pos(*args)
+
+
+def test_a_passing_call_failed_while_paging_leaves_no_hole():
+    sim, _, bars = make_market(n=400, now_index=380)
+    with direct(FlakySecondPage(sim, fail_call=2)) as source:
+        got = source.closed_bars_after(int(bars["time"][100]))
+    assert (got == bars[101:380]).all()  # the failed second page was asked again
+    with direct(FlakySecondPage(sim, fail_call=2, times=2)) as source:
+        got = source.closed_bars_after(int(bars["time"][100]))
+    assert (got == bars[364:380]).all()  # twice "call failed": taken as the oldest bar, as some builds answer
+    with direct(FlakySecondPage(sim, fail_call=1)) as source:
+        with pytest.raises(TemporaryError, match="Call failed"):
+            source.closed_bars_after(int(bars["time"][100]))
+
+
 def test_ipc_failure_is_temporary_and_reconnect_recovers(connect):
     sim, clock, bars = make_market()
     with connect(sim) as source:

@@ -226,11 +226,14 @@ class Mt5Source:
             if size <= 0:
                 break
             page = self._rates("copy_rates_from_pos", pos, size)
+            if page is None and pieces and _last_error(self._mt5)[0] in _NO_DATA:
+                # Past the oldest bar the terminal may answer None instead of an empty array; a passing "call
+                # failed" would look the same and leave a hole in a catch-up, so ask once more before believing it.
+                page = self._rates("copy_rates_from_pos", pos, size)
+                if page is None and _last_error(self._mt5)[0] in _NO_DATA:
+                    break
             if page is None:
-                code, message = _last_error(self._mt5)
-                if not pieces or code not in _NO_DATA:
-                    self._raise(self._mt5, f"copy_rates_from_pos({pos}, {size})", (code, message))
-                break  # past the oldest bar: the terminal may answer None instead of an empty array
+                self._raise(self._mt5, f"copy_rates_from_pos({pos}, {size})")
             pieces.append(page)
             got, pos = got + len(page), pos + size
             if len(page) < size or (after is not None and page["time"][0] <= after):
