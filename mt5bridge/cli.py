@@ -90,6 +90,58 @@ def demo(device: str = typer.Option(None, "--device", help=DEVICE_HELP)) -> None
         raise typer.Exit(1)
 
 
+@app.command()
+def history(
+    symbol: str = typer.Argument(..., help="Symbol as the terminal spells it, e.g. EURUSD."),
+    timeframe: str = typer.Argument(..., help="M1, M5, ..., H1, H4, D1, W1, MN1."),
+    source: str = typer.Option(..., "--source", help="mt5 | mt5rpyc://HOST:PORT | a bar file (CSV, MT4/MT5 export, "
+                               "Parquet; .gz too) to convert."),
+    out: Path = typer.Option(..., "--out", help="Parquet file to create, or to extend with newer closed bars."),
+    date_from: Optional[str] = typer.Option(None, "--from", help="First bar open time, server time (YYYY-MM-DD[ HH:MM])."),
+    date_to: Optional[str] = typer.Option(None, "--to", help="Only bars opening before this server time."),
+    file_format: Optional[str] = typer.Option(None, "--format", help="File source format: mt5, mt4, csv, parquet "
+                                              "(default: sniffed)."),
+    on_bad: str = typer.Option("raise", "--on-bad", help="Bad bars: raise (stop, listing them) or drop (skip, count)."),
+    mt5_path: Optional[str] = typer.Option(None, "--mt5-path", help="mt5: terminal64.exe to start or attach to."),
+    login: Optional[int] = typer.Option(None, "--login", help="mt5: account number (password from "
+                                        "$MT5BRIDGE_MT5_PASSWORD)."),
+    server: Optional[str] = typer.Option(None, "--server", help="mt5: trade server name."),
+    portable: bool = typer.Option(False, "--portable", help="mt5: start the terminal in portable mode."),
+    timeout_ms: int = typer.Option(60_000, "--timeout-ms", help="mt5: initialize / request timeout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Pull closed bars into a Parquet file; a re-run appends only newer closed bars."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .data.bars import format_time, parse_time
+    from .data.history import pull_history
+    from .data.mt5 import Mt5Settings
+    from .data.sources import open_source
+
+    settings = Mt5Settings(path=mt5_path, login=login, server=server, portable=portable, timeout_ms=timeout_ms)
+    start = parse_time(date_from) if date_from else None
+    end = parse_time(date_to) if date_to else None
+    bar_source = open_source(source, symbol, timeframe, settings=settings, format=file_format, policy=on_bad)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[bars]} bars"),
+               TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
+            task = bar.add_task(f"{symbol} {timeframe}", total=1.0, bars=0)
+
+            def report(bars: int, fraction: Optional[float]) -> None:
+                bar.update(task, completed=fraction if fraction is not None else 0.0, bars=bars)
+
+            result = pull_history(bar_source, out, start=start, end=end, progress=report)
+    finally:
+        bar_source.close()
+    span = f"{format_time(result.bars['time'][0])} .. {format_time(result.bars['time'][-1])}" if result.total else "-"
+    typer.echo(f"{out}: {result.existing} bars before, {result.added} added, {result.total} now ({span})")
+    if result.dropped:
+        typer.echo(f"dropped {result.dropped} bad bar(s) (--on-bad drop)")
+    typer.echo(f"gaps: {result.gaps.summary()}")
+
+
 def _training_setup(preset_name: Optional[str], config_file: Optional[Path], epochs: Optional[int]):
     from dataclasses import replace
 
