@@ -214,6 +214,10 @@ PRESETS: dict[str, Preset] = {
     # beta = 0.02 equals the article's KL multiplier 0.01 against its output gradient (y - y_hat), i.e. a loss of
     # 1/2 * squared error; see docs/MODEL.md. Trained like the reference numbers in the training issue: B=32, K=40.
     "article": Preset(ModelConfig(), TrainConfig()),
+    # Our best configuration (docs/MODEL.md, results): a deterministic autoencoder with a wider latent.
+    "default": Preset(ModelConfig(lstm=(256, 128), latent=64, decoder=(128, 256), variational=False,
+                                  optimizer=OptimizerConfig(lr=2e-3, clip_norm=1.0)),
+                      TrainConfig(feature_set="robust-v1", epochs=30, lr_schedule="cosine")),
     # A small network for tests, the demo and smoke runs.
     "tiny": Preset(ModelConfig(lstm=(32, 16), latent=8, decoder=(24,), target_bars=16),
                    TrainConfig(streams=4, tbptt=16, epochs=2, burn_in=20)),

@@ -205,6 +205,41 @@ def network_backward(params: dict, config: ModelConfig, cache: ForwardCache, y: 
     return loss_parts(config, sq_sum, kl_sum, rows, sample), grads
 
 
+def network_infer(params: dict, config: ModelConfig, x: np.ndarray,
+                  state: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, list]:
+    """Inference one row at a time: x (T,B,I) -> latent mean (T,B,Z), reconstruction (T,B,O), new state.
+
+    Every product is a vector-matrix product of one stream at one step, so a bar's numbers do not depend on how
+    many steps or streams are computed together (BLAS picks other kernels, with other rounding, for other shapes).
+    That keeps the offline backfill and the live daemon bit-identical on this device too.
+    """
+    steps, streams, _ = x.shape
+    z_size = config.latent
+    hs = [h.copy() for h, _ in state]
+    cs = [c.copy() for _, c in state]
+    latent = np.empty((steps, streams, z_size), x.dtype)
+    recon = np.empty((steps, streams, config.outputs), x.dtype)
+    layers = [(f"dec{i}", config.decoder_activation) for i in range(len(config.decoder))]
+    layers.append(("out", config.output_activation))
+    for t in range(steps):
+        for b in range(streams):
+            v = x[t, b]
+            for k in range(len(hs)):
+                hidden = hs[k].shape[1]
+                a = v @ params[f"lstm{k}.w_ih"].T + params[f"lstm{k}.b"] + hs[k][b] @ params[f"lstm{k}.w_hh"].T
+                i, f = sigmoid(a[:hidden]), sigmoid(a[hidden: 2 * hidden])
+                g, o = np.tanh(a[2 * hidden: 3 * hidden]), sigmoid(a[3 * hidden:])
+                cs[k][b] = f * cs[k][b] + i * g
+                hs[k][b] = o * np.tanh(cs[k][b])
+                v = hs[k][b]
+            latent[t, b] = v[:z_size]
+            v = v[:z_size]
+            for name, act in layers:
+                v = activate(v @ params[f"{name}.w"].T + params[f"{name}.b"], act)
+            recon[t, b] = v
+    return latent, recon, list(zip(hs, cs))
+
+
 class ReferenceEngine(Engine):
     """The `numpy` device: the reference maths above driven like the OpenCL engine."""
 
@@ -241,11 +276,8 @@ class ReferenceEngine(Engine):
 
     # compute
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cache = network_forward(self._params, self.config, x, self._state, None, sample=False)
-        self._state = [(c.hs[-1].copy(), c.cs[-1].copy()) for c in cache.lstm]
-        steps, streams = x.shape[:2]
-        z_size = self.config.latent
-        return cache.p[:, :z_size].reshape(steps, streams, z_size), cache.y_hat.reshape(steps, streams, -1)
+        latent, recon, self._state = network_infer(self._params, self.config, x, self._state)
+        return latent, recon
 
     def _loss_and_grad(self, x, y, eps) -> tuple[LossParts, dict[str, np.ndarray]]:
         sample = self.config.variational

@@ -44,10 +44,11 @@ def log_path(model_path: Path) -> Path:
 class Trainer:
     def __init__(self, series: list[Series], model: ModelConfig, train: TrainConfig, out: str | Path, *,
                  device: str | None = None, resume: bool = False, progress: bool = True,
-                 echo: Callable[[str], None] = print):
+                 echo: Callable[[str], None] = print, on_chunk: Callable[["Trainer"], None] | None = None):
         self.series, self.cfg, self.tcfg = series, model, train
         self.out, self.device, self.resume, self.echo = Path(out), device, resume, echo
         self.show_progress = progress
+        self.on_chunk = on_chunk  # called after every optimizer step (tests, custom stopping)
         self.stop_requested = threading.Event()
         self.prep: Prepared = prepare(series, model, train)
 
@@ -151,6 +152,8 @@ class Trainer:
                     self._sums += (loss.total * rows, loss.mse * rows, loss.kl * rows, rows)
                     rate = self._sums[3] / max(time.perf_counter() - self._started, 1e-9)
                     bar.update(self.epoch, loss.total, rate)
+                    if self.on_chunk:
+                        self.on_chunk(self)
                     if self.stop_requested.is_set():
                         self._save(finished=False)
                         self.echo(f"interrupted: checkpoint written to {self.out} (epoch {self.epoch + 1}, chunk "
@@ -159,8 +162,7 @@ class Trainer:
                 self._end_epoch(bars_per_epoch)
         quantiles = self._training_error_quantiles()
         self._save(finished=True, quantiles=quantiles)
-        self.echo(f"done: {self.out} (training error median {np.median(quantiles):.4f} if any)"
-                  if len(quantiles) else f"done: {self.out}")
+        self.echo(f"done: {self.out}")
         return TrainResult(self.out, self.epoch, True, self.history)
 
     def _end_epoch(self, bars_per_epoch: int) -> None:
