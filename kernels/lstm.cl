@@ -112,3 +112,61 @@ void lstm_step_backward(const int B, const int H, const int t, const int T,
     da[a_row + 3 * H + j] = dh * tc * o * ((real)1 - o);
     dc[b * H + j] = dcell * f;
 }
+
+// --- The same step split in two, for CPU devices (PoCL) ------------------------------------------------------------
+// There the recurrent products run as register-blocked GEMMs (gemm_cpu.cl) and these kernels do the rest, one
+// work-item per (unit j, stream b). The maths is the two kernels above, term for term.
+
+// After pre[t] += h_{t-1} W_hh^T: gates, cell and hidden state of step t.
+__kernel void lstm_gates_forward(const int B, const int H, const int t,
+                                 __global const real* pre,      // (T,B,4H) x W_ih^T + h_{t-1} W_hh^T
+                                 __global const real* bias,     // (4H)
+                                 __global real* hs,             // (T+1,B,H)
+                                 __global real* cs,             // (T+1,B,H)
+                                 __global real* gates,          // (T,B,4H)
+                                 const int store_gates)
+{
+    const int j = get_global_id(0), b = get_global_id(1);
+    if (j >= H || b >= B) return;
+    const int a_row = (t * B + b) * 4 * H;
+    const real i = sigmoid_r(pre[a_row + j] + bias[j]);
+    const real f = sigmoid_r(pre[a_row + H + j] + bias[H + j]);
+    const real g = tanh(pre[a_row + 2 * H + j] + bias[2 * H + j]);
+    const real o = sigmoid_r(pre[a_row + 3 * H + j] + bias[3 * H + j]);
+    const int s_prev = (t * B + b) * H + j;
+    const int s_next = s_prev + B * H;
+    const real c = f * cs[s_prev] + i * g;
+    cs[s_next] = c;
+    hs[s_next] = o * tanh(c);
+    if (store_gates) {
+        gates[a_row + j] = i;
+        gates[a_row + H + j] = f;
+        gates[a_row + 2 * H + j] = g;
+        gates[a_row + 3 * H + j] = o;
+    }
+}
+
+// After dh[t] += da_{t+1} W_hh (skipped at t = T-1): gate gradients of step t and the carried cell gradient.
+__kernel void lstm_gates_backward(const int B, const int H, const int t,
+                                  __global const real* dh,      // (T,B,H) total gradient into h_t
+                                  __global const real* gates,   // (T,B,4H)
+                                  __global const real* cs,      // (T+1,B,H)
+                                  __global real* da,            // (T,B,4H)
+                                  __global real* dc)            // (B,H)
+{
+    const int j = get_global_id(0), b = get_global_id(1);
+    if (j >= H || b >= B) return;
+    const int a_row = (t * B + b) * 4 * H;
+    const int s_prev = (t * B + b) * H + j;
+    const int s_now = s_prev + B * H;
+    const real i = gates[a_row + j], f = gates[a_row + H + j];
+    const real g = gates[a_row + 2 * H + j], o = gates[a_row + 3 * H + j];
+    const real tc = tanh(cs[s_now]);
+    const real dht = dh[s_prev];
+    const real dcell = dc[b * H + j] + dht * o * ((real)1 - tc * tc);
+    da[a_row + j] = dcell * g * i * ((real)1 - i);
+    da[a_row + H + j] = dcell * cs[s_prev] * f * ((real)1 - f);
+    da[a_row + 2 * H + j] = dcell * i * ((real)1 - g * g);
+    da[a_row + 3 * H + j] = dht * tc * o * ((real)1 - o);
+    dc[b * H + j] = dcell * f;
+}

@@ -40,20 +40,20 @@ def runtime(cl_device):
     return get_runtime(cl_device)
 
 
-@pytest.fixture(scope="session")
-def ops32(runtime):
+KERNEL_VARIANTS = ["cpu", "gpu"]  # both run on any device; each device uses its own by default
+
+
+@pytest.fixture(scope="session", params=KERNEL_VARIANTS)
+def ops32(runtime, request):
     from mt5bridge.engine.cl_ops import ClOps
 
-    return ClOps(runtime, np.float32)
+    return ClOps(runtime, np.float32, variant=request.param)
 
 
-@pytest.fixture(scope="session")
-def ops64(runtime, cl_device):
-    from mt5bridge.engine.cl_ops import ClOps
-
-    if not cl_device.float64:
-        pytest.skip(f"{cl_device.name} has no float64 support")
-    return ClOps(runtime, np.float64)
+@pytest.fixture(scope="session", params=KERNEL_VARIANTS)
+def variant(request):
+    """Kernel variant for engine-level tests."""
+    return request.param
 
 
 @pytest.fixture

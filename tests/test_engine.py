@@ -29,13 +29,13 @@ def _chunk(rng, config, steps, streams):
             rng.normal(size=(steps, streams, config.latent)))
 
 
-def test_training_steps_match_reference_float64(cl_device, rng):
+def test_training_steps_match_reference_float64(cl_device, variant, rng):
     """Five AdamW steps with clipping and weight decay, state carried between chunks: same weights as the twin."""
     from mt5bridge.engine.cl_engine import OpenCLEngine
 
     if not cl_device.float64:
         pytest.skip("no float64")
-    ours = OpenCLEngine(SMALL, streams=3, dtype=np.float64, device=cl_device)
+    ours = OpenCLEngine(SMALL, streams=3, dtype=np.float64, device=cl_device, variant=variant)
     twin = ReferenceEngine(SMALL, streams=3)
     for _ in range(5):
         x, y, eps = _chunk(rng, SMALL, 4, 3)

@@ -60,12 +60,12 @@ def _check_gradients(engine, rng, probes_per_tensor=6, h=1e-5):
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_opencl_gradients_match_finite_differences_float64(cl_device, rng, name):
+def test_opencl_gradients_match_finite_differences_float64(cl_device, variant, rng, name):
     from mt5bridge.engine.cl_engine import OpenCLEngine
 
     if not cl_device.float64:
         pytest.skip(f"{cl_device.name} has no float64")
-    engine = OpenCLEngine(CONFIGS[name], streams=3, dtype=np.float64, device=cl_device)
+    engine = OpenCLEngine(CONFIGS[name], streams=3, dtype=np.float64, device=cl_device, variant=variant)
     _check_gradients(engine, rng)
 
 

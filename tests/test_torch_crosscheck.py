@@ -68,15 +68,17 @@ def test_reference_matches_torch(rng):
     _compare(ReferenceEngine(CONFIG, streams=3), rng, rtol=1e-10, atol=1e-12)
 
 
-def test_opencl_float64_matches_torch(cl_device, rng):
+def test_opencl_float64_matches_torch(cl_device, variant, rng):
     from mt5bridge.engine.cl_engine import OpenCLEngine
 
     if not cl_device.float64:
         pytest.skip("no float64")
-    _compare(OpenCLEngine(CONFIG, streams=3, dtype=np.float64, device=cl_device), rng, rtol=1e-9, atol=1e-12)
+    engine = OpenCLEngine(CONFIG, streams=3, dtype=np.float64, device=cl_device, variant=variant)
+    _compare(engine, rng, rtol=1e-9, atol=1e-12)
 
 
-def test_opencl_float32_matches_torch(cl_device, rng):
+def test_opencl_float32_matches_torch(cl_device, variant, rng):
     from mt5bridge.engine.cl_engine import OpenCLEngine
 
-    _compare(OpenCLEngine(CONFIG, streams=3, dtype=np.float32, device=cl_device), rng, rtol=2e-4, atol=2e-6)
+    engine = OpenCLEngine(CONFIG, streams=3, dtype=np.float32, device=cl_device, variant=variant)
+    _compare(engine, rng, rtol=2e-4, atol=2e-6)

@@ -104,19 +104,31 @@ def test_resume_refuses_other_data(series, tmp_path):
                 echo=lambda s: None).run()
 
 
-def test_runner_gives_the_same_numbers_chunked_or_bar_by_bar(series, tmp_path, request):
+@pytest.mark.parametrize("kernels", ["numpy", "cpu", "gpu"])
+def test_runner_gives_the_same_numbers_chunked_or_bar_by_bar(series, tmp_path, request, kernels):
+    """encode steps many bars of one stream per call, the daemon one bar of many streams: the same numbers."""
     out = tmp_path / "m.npz"
     _train(series, out, train=replace(TRAIN, epochs=1, dtype="float32"))
     model = load_model(out)
     features = series[0].features[:40]
-    for device in ("numpy", "opencl"):
-        spec = "numpy" if device == "numpy" else request.getfixturevalue("cl_device").index
-        whole = ModelRunner(model, device=spec).step(features[:, None])
-        one = ModelRunner(model, device=spec)
-        single = [one.step(features[i: i + 1, None]) for i in range(len(features))]
-        assert np.array_equal(whole.latent, np.concatenate([s.latent for s in single])), device
-        assert np.array_equal(whole.error, np.concatenate([s.error for s in single]), equal_nan=True), device
-        assert np.isnan(whole.error[: MODEL.target_bars - 1]).all() and np.isfinite(whole.error[5:]).all()
+
+    def runner(streams=1):
+        if kernels == "numpy":
+            return ModelRunner(model, streams, device="numpy")
+        from mt5bridge.engine.cl_engine import OpenCLEngine
+
+        engine = OpenCLEngine(model.config, streams, np.float32, device=request.getfixturevalue("cl_device"),
+                              variant=kernels)
+        return ModelRunner(model, streams, engine=engine)
+
+    whole = runner().step(features[:, None])
+    many = runner(5).step(np.repeat(features[:, None], 5, axis=1))  # five streams at once, the same bars
+    one = runner()
+    single = [one.step(features[i: i + 1, None]) for i in range(len(features))]
+    assert np.array_equal(many.latent[:, 3], whole.latent[:, 0])
+    assert np.array_equal(whole.latent, np.concatenate([s.latent for s in single]))
+    assert np.array_equal(whole.error, np.concatenate([s.error for s in single]), equal_nan=True)
+    assert np.isnan(whole.error[: MODEL.target_bars - 1]).all() and np.isfinite(whole.error[5:]).all()
 
 
 def test_runner_state_round_trip_continues_exactly(series, tmp_path):

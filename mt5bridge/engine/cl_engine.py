@@ -47,11 +47,11 @@ class _Workspace:
 
 class OpenCLEngine(Engine):
     def __init__(self, config: ModelConfig, streams: int = 1, dtype=np.float32, *, device: DeviceInfo,
-                 profiling: bool = False):
+                 profiling: bool = False, variant: str | None = None):
         super().__init__(config, streams, dtype)
         self.rt = get_runtime(device, profiling)
         self.device_label = f"opencl {device.index} {device.name}"
-        self.ops = ClOps(self.rt, self.dtype)
+        self.ops = ClOps(self.rt, self.dtype, variant)  # kernel variant: the device's own unless forced
         align = max(1, self.rt.base_align_bytes // self.dtype.itemsize)
         self.layout = ParamLayout(config, align)
         total = self.layout.total

@@ -6,11 +6,17 @@ to the host. Shapes follow the kernels' comments: T steps, B streams, H hidden, 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..opencl.runtime import DeviceArray, Runtime
 
 GEMM_TILE = 16  # TS in gemm.cl
+BLOCK_ROWS, BLOCK_COLS = 6, 16  # MR, NR in gemm_cpu.cl
+BLOCK_GROUP = (4, 1)  # work-items per work-group for gemm_blocked on PoCL
+TRANSPOSE_TILE = 16
+VARIANT_ENV = "MT5BRIDGE_KERNELS"  # force "cpu" or "gpu" kernels (tests run both on one device)
 LSTM_TILE = (16, 4)  # (LJ, LB) in lstm.cl
 REDUCE_GROUP = 256  # RED in loss.cl
 MAX_PARTIALS = 256  # partial sums per reduction (a fixed count keeps results deterministic)
@@ -18,10 +24,21 @@ ACTIVATIONS = {"identity": 0, "tanh": 1}
 
 
 class ClOps:
-    def __init__(self, runtime: Runtime, dtype):
+    """Kernels come in two variants. `gpu`: tiled through local memory, the LSTM step fused into one launch.
+    `cpu` (PoCL): register-blocked vector GEMMs without barriers, and the LSTM step as GEMM + pointwise kernel.
+    Both compute the maths of reference.py and are tested against it."""
+
+    def __init__(self, runtime: Runtime, dtype, variant: str | None = None):
         self.rt = runtime
         self.dtype = np.dtype(dtype)
         self.real = self.dtype.type
+        default = "cpu" if runtime.device_info.kind == "cpu" else "gpu"
+        self.variant = variant or os.environ.get(VARIANT_ENV) or default
+        if self.variant not in ("cpu", "gpu"):
+            raise ValueError(f"kernel variant must be 'cpu' or 'gpu', not {self.variant!r}")
+        self._scratch: dict[str, DeviceArray] = {}
+        if self.variant == "cpu":
+            self._cpu = runtime.program("gemm_cpu", dtype)
         self._gemm = runtime.program("gemm", dtype)
         self._lstm = runtime.program("lstm", dtype)
         self._dense = runtime.program("dense", dtype)
@@ -31,6 +48,13 @@ class ClOps:
         self._partials = runtime.empty(MAX_PARTIALS, dtype)
         self._unused = runtime.zeros(1, dtype)  # bound to pointer arguments a kernel will not touch
 
+    def scratch(self, name: str, size: int) -> DeviceArray:
+        """A reusable device buffer of at least `size` elements (the queue is in order, so reuse is safe)."""
+        buf = self._scratch.get(name)
+        if buf is None or buf.size < size:
+            buf = self._scratch[name] = self.rt.empty(max(size, 1), self.dtype)
+        return buf
+
     # --- matrix products --------------------------------------------------------------------------------------------
     def gemm(self, m: int, n: int, k: int, a: DeviceArray, b: DeviceArray, c: DeviceArray, *, alpha: float = 1.0,
              beta: float = 0.0, trans_a: bool = False, trans_b: bool = False, a_off: int = 0, b_off: int = 0,
@@ -39,8 +63,29 @@ class ClOps:
         lda = lda if lda is not None else (m if trans_a else k)
         ldb = ldb if ldb is not None else (k if trans_b else n)
         ldc = ldc if ldc is not None else n
-        self._gemm.gemm((n, m), (GEMM_TILE, GEMM_TILE), m, n, k, alpha, a, a_off, lda, int(trans_a),
-                        b, b_off, ldb, int(trans_b), beta, c, c_off, ldc)
+        if self.variant == "gpu":
+            self._gemm.gemm((n, m), (GEMM_TILE, GEMM_TILE), m, n, k, alpha, a, a_off, lda, int(trans_a),
+                            b, b_off, ldb, int(trans_b), beta, c, c_off, ldc)
+            return
+        if trans_b:  # the blocked kernel wants B as (K, N): transpose (N, K) into scratch first
+            bt = self.scratch("gemm_b", n * k)
+            self.transpose(n, k, b, bt, src_off=b_off, ld_src=ldb)
+            b, b_off, ldb = bt, 0, n
+        self.gemm_blocked(m, n, k, a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, a_off=a_off, lda=lda,
+                          b_off=b_off, ldb=ldb, c_off=c_off, ldc=ldc)
+
+    def gemm_blocked(self, m: int, n: int, k: int, a: DeviceArray, b: DeviceArray, c: DeviceArray, *, alpha: float,
+                     beta: float, trans_a: bool, a_off: int, lda: int, b_off: int, ldb: int, c_off: int,
+                     ldc: int) -> None:
+        global_size = (-(-n // BLOCK_COLS), -(-m // BLOCK_ROWS))
+        self._cpu.gemm_blocked(global_size, BLOCK_GROUP, m, n, k, alpha, a, a_off, lda, int(trans_a), b, b_off, ldb,
+                               beta, c, c_off, ldc)
+
+    def transpose(self, rows: int, cols: int, src: DeviceArray, out: DeviceArray, *, src_off: int = 0,
+                  ld_src: int | None = None) -> None:
+        """out (cols, rows) = src (rows, cols)^T (cpu variant only)."""
+        global_size = (-(-cols // TRANSPOSE_TILE), -(-rows // TRANSPOSE_TILE))
+        self._cpu.transpose(global_size, None, rows, cols, src, src_off, cols if ld_src is None else ld_src, out)
 
     def column_sum(self, x: DeviceArray, rows: int, cols: int, out: DeviceArray, *, x_off: int = 0,
                    beta: float = 0.0) -> None:
@@ -50,18 +95,40 @@ class ClOps:
     # --- LSTM -------------------------------------------------------------------------------------------------------
     def lstm_forward(self, steps: int, streams: int, hidden: int, pre: DeviceArray, w_hh: DeviceArray,
                      bias: DeviceArray, hs: DeviceArray, cs: DeviceArray, gates: DeviceArray | None) -> None:
-        """Steps 0..T-1; pre (T,B,4H) holds x W_ih^T; hs/cs (T+1,B,H) slot 0 is the carried-in state."""
+        """Steps 0..T-1; pre (T,B,4H) holds x W_ih^T; hs/cs (T+1,B,H) slot 0 is the carried-in state.
+
+        The cpu variant adds h_{t-1} W_hh^T into pre in place."""
         store = gates is not None
         global_size = (hidden, streams)
+        if self.variant == "cpu":
+            w_t = self.scratch("w_hh_t", 4 * hidden * hidden)  # (H, 4H), transposed once for all T steps
+            self.transpose(4 * hidden, hidden, w_hh, w_t)
+            for t in range(steps):
+                self.gemm_blocked(streams, 4 * hidden, hidden, hs, w_t, pre, alpha=1.0, beta=1.0, trans_a=False,
+                                  a_off=t * streams * hidden, lda=hidden, b_off=0, ldb=4 * hidden,
+                                  c_off=t * streams * 4 * hidden, ldc=4 * hidden)
+                self._lstm.lstm_gates_forward(global_size, None, streams, hidden, t, pre, bias, hs, cs,
+                                              gates if store else self._unused, int(store))
+            return
         for t in range(steps):
             self._lstm.lstm_step_forward(global_size, LSTM_TILE, streams, hidden, t, pre, w_hh, bias, hs, cs,
                                          gates if store else self._unused, int(store))
 
     def lstm_backward_steps(self, steps: int, streams: int, hidden: int, dh_out: DeviceArray, w_hh: DeviceArray,
                             gates: DeviceArray, cs: DeviceArray, da: DeviceArray, dc: DeviceArray) -> None:
-        """Backpropagation through time: da (T,B,4H) from dh_out (T,B,H); dc (B,H) is scratch."""
+        """Backpropagation through time: da (T,B,4H) from dh_out (T,B,H); dc (B,H) is scratch.
+
+        The cpu variant adds the recurrent gradient da_{t+1} W_hh into dh_out in place."""
         self.rt.fill(dc, 0)
         global_size = (hidden, streams)
+        if self.variant == "cpu":
+            for t in reversed(range(steps)):
+                if t + 1 < steps:
+                    self.gemm_blocked(streams, hidden, 4 * hidden, da, w_hh, dh_out, alpha=1.0, beta=1.0,
+                                      trans_a=False, a_off=(t + 1) * streams * 4 * hidden, lda=4 * hidden, b_off=0,
+                                      ldb=hidden, c_off=t * streams * hidden, ldc=hidden)
+                self._lstm.lstm_gates_backward(global_size, None, streams, hidden, t, dh_out, gates, cs, da, dc)
+            return
         for t in reversed(range(steps)):
             self._lstm.lstm_step_backward(global_size, LSTM_TILE, streams, hidden, t, steps, dh_out, w_hh, gates,
                                           cs, da, dc)
