@@ -59,6 +59,11 @@ class OpenCLEngine(Engine):
         self._param = self._views(self._flat["param"])
         self._grad = self._views(self._flat["grad"])
         self._norm_sq = self.rt.zeros(1, self.dtype)  # squared global gradient norm, for clipping
+        # cpu kernels: transposed copies of the weight matrices, refreshed when the weights change
+        self._matrices = [s for s in self.layout.specs if len(s.shape) == 2]
+        self._transposed = {s.name: self.rt.empty(s.shape[::-1], self.dtype) for s in self._matrices} \
+            if self.ops.variant == "cpu" else {}
+        self._transposed_stale = True
         self._ws: _Workspace | None = None
         self.set_params(self.initial_params())
 
@@ -81,6 +86,15 @@ class OpenCLEngine(Engine):
 
     def _set_params(self, params: dict[str, np.ndarray]) -> None:
         self.rt.write(self._flat["param"], self.layout.flatten(params, self.dtype))
+        self._transposed_stale = True
+
+    def _weights_t(self) -> dict[str, DeviceArray]:
+        """W^T of every weight matrix for the cpu kernels (empty for gpu kernels), transposed once per change."""
+        if self._transposed and self._transposed_stale:
+            for spec in self._matrices:
+                self.ops.transpose(spec.shape[0], spec.shape[1], self._param[spec.name], self._transposed[spec.name])
+            self._transposed_stale = False
+        return self._transposed
 
     def get_optimizer_state(self) -> tuple[dict, dict, int]:
         m = self.layout.unflatten(self.rt.read(self._flat["m"]))
@@ -121,18 +135,19 @@ class OpenCLEngine(Engine):
         cfg, ops = self.config, self.ops
         rows = steps * self.streams
         x, x_off = ws.x, 0
+        p, wt = self._param, self._weights_t()
         for layer, buf in enumerate(ws.lstm):
-            p = self._param
-            ops.gemm(rows, 4 * buf.hidden, buf.inputs, x, p[f"lstm{layer}.w_ih"], buf.pre, trans_b=True, a_off=x_off)
-            ops.lstm_forward(steps, self.streams, buf.hidden, buf.pre, p[f"lstm{layer}.w_hh"], p[f"lstm{layer}.b"],
-                             buf.hs, buf.cs, buf.gates if training else None)
+            w_ih, w_hh = f"lstm{layer}.w_ih", f"lstm{layer}.w_hh"
+            ops.linear(rows, buf.inputs, 4 * buf.hidden, x, p[w_ih], buf.pre, x_off=x_off, w_t=wt.get(w_ih))
+            ops.lstm_forward(steps, self.streams, buf.hidden, buf.pre, p[w_hh], p[f"lstm{layer}.b"], buf.hs, buf.cs,
+                             buf.gates if training else None, w_hh_t=wt.get(w_hh))
             x, x_off = buf.hs, self.streams * buf.hidden  # slots 1..T are this layer's outputs
         ops.vae_forward(rows, cfg.latent, x, ws.eps, ws.acts[0], sample, p_off=x_off)
         widths = [cfg.latent, *cfg.decoder, cfg.outputs]
         for layer in range(len(widths) - 1):
             name, act = self._dense_layer(layer)
-            ops.dense_forward(rows, widths[layer], widths[layer + 1], ws.acts[layer], self._param[f"{name}.w"],
-                              self._param[f"{name}.b"], ws.acts[layer + 1], act)
+            ops.dense_forward(rows, widths[layer], widths[layer + 1], ws.acts[layer], p[f"{name}.w"],
+                              p[f"{name}.b"], ws.acts[layer + 1], act, w_t=wt.get(f"{name}.w"))
 
     def _dense_layer(self, layer: int) -> tuple[str, str]:
         if layer < len(self.config.decoder):
@@ -211,4 +226,5 @@ class OpenCLEngine(Engine):
                              self._flat["v"], step=self.step, lr=lr, beta1=opt.beta1, beta2=opt.beta2,
                              eps=opt.eps, weight_decay=opt.weight_decay, clip_norm=opt.clip_norm,
                              norm_sq=self._norm_sq)
+        self._transposed_stale = True
         return self._read_loss(*run)

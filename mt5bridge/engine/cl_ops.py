@@ -74,6 +74,15 @@ class ClOps:
         self.gemm_blocked(m, n, k, a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, a_off=a_off, lda=lda,
                           b_off=b_off, ldb=ldb, c_off=c_off, ldc=ldc)
 
+    def linear(self, rows: int, inputs: int, outputs: int, x: DeviceArray, w: DeviceArray, y: DeviceArray, *,
+               x_off: int = 0, w_t: DeviceArray | None = None) -> None:
+        """y (N,O) = x (N,I) @ w^T for weights w (O,I). The cpu variant reads w_t = w^T (I,O) when the caller keeps
+        one (weights change once per chunk, their products run every step)."""
+        if self.variant == "cpu" and w_t is not None:
+            self.gemm(rows, outputs, inputs, x, w_t, y, a_off=x_off)
+        else:
+            self.gemm(rows, outputs, inputs, x, w, y, trans_b=True, a_off=x_off)
+
     def gemm_blocked(self, m: int, n: int, k: int, a: DeviceArray, b: DeviceArray, c: DeviceArray, *, alpha: float,
                      beta: float, trans_a: bool, a_off: int, lda: int, b_off: int, ldb: int, c_off: int,
                      ldc: int) -> None:
@@ -94,15 +103,18 @@ class ClOps:
 
     # --- LSTM -------------------------------------------------------------------------------------------------------
     def lstm_forward(self, steps: int, streams: int, hidden: int, pre: DeviceArray, w_hh: DeviceArray,
-                     bias: DeviceArray, hs: DeviceArray, cs: DeviceArray, gates: DeviceArray | None) -> None:
+                     bias: DeviceArray, hs: DeviceArray, cs: DeviceArray, gates: DeviceArray | None, *,
+                     w_hh_t: DeviceArray | None = None) -> None:
         """Steps 0..T-1; pre (T,B,4H) holds x W_ih^T; hs/cs (T+1,B,H) slot 0 is the carried-in state.
 
-        The cpu variant adds h_{t-1} W_hh^T into pre in place."""
+        The cpu variant adds h_{t-1} W_hh^T into pre in place, with w_hh_t = W_hh^T (H,4H) if the caller keeps it."""
         store = gates is not None
         global_size = (hidden, streams)
         if self.variant == "cpu":
-            w_t = self.scratch("w_hh_t", 4 * hidden * hidden)  # (H, 4H), transposed once for all T steps
-            self.transpose(4 * hidden, hidden, w_hh, w_t)
+            w_t = w_hh_t
+            if w_t is None:
+                w_t = self.scratch("w_hh_t", 4 * hidden * hidden)  # (H, 4H), transposed once for all T steps
+                self.transpose(4 * hidden, hidden, w_hh, w_t)
             for t in range(steps):
                 self.gemm_blocked(streams, 4 * hidden, hidden, hs, w_t, pre, alpha=1.0, beta=1.0, trans_a=False,
                                   a_off=t * streams * hidden, lda=hidden, b_off=0, ldb=4 * hidden,
@@ -149,9 +161,9 @@ class ClOps:
         self._dense.activation_backward((count,), None, count, dy, y, dz, ACTIVATIONS[act])
 
     def dense_forward(self, rows: int, inputs: int, outputs: int, x: DeviceArray, w: DeviceArray, b: DeviceArray,
-                      y: DeviceArray, act: str, *, x_off: int = 0) -> None:
+                      y: DeviceArray, act: str, *, x_off: int = 0, w_t: DeviceArray | None = None) -> None:
         """y (N,O) = act(x (N,I) w^T + b)."""
-        self.gemm(rows, outputs, inputs, x, w, y, trans_b=True, a_off=x_off)
+        self.linear(rows, inputs, outputs, x, w, y, x_off=x_off, w_t=w_t)
         self.bias_activation(rows, outputs, y, b, act)
 
     def dense_backward(self, rows: int, inputs: int, outputs: int, dy: DeviceArray, x: DeviceArray, y: DeviceArray,
