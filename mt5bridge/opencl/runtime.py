@@ -205,10 +205,13 @@ class Kernel:
             return None
         raw = [a.buffer if isinstance(a, DeviceArray) else a for a in args]
         try:
-            return self._kernel(self.runtime.queue, tuple(global_size), None if local_size is None else
-                                tuple(local_size), *raw)
+            event = self._kernel(self.runtime.queue, tuple(global_size), None if local_size is None else
+                                 tuple(local_size), *raw)
         except cl.Error as exc:
             raise DeviceError(f"kernel {self.name} failed to launch ({global_size}, {local_size}): {exc}") from exc
+        if self.runtime.profiling:
+            self.runtime.events.append((self.name, event))
+        return event
 
 
 class Program:
@@ -247,6 +250,8 @@ class Runtime:
         self.context = cl.Context([self.device])
         props = cl.command_queue_properties.PROFILING_ENABLE if profiling else 0
         self.queue = cl.CommandQueue(self.context, self.device, properties=props)
+        self.profiling = profiling
+        self.events: list[tuple[str, Any]] = []  # (kernel name, event) of every launch, when profiling
         self.base_align_bytes = max(int(self.device.mem_base_addr_align) // 8, 1)
         self._programs: dict[tuple[str, str], Program] = {}
 
@@ -330,6 +335,16 @@ class Runtime:
 
     def finish(self) -> None:
         self.queue.finish()
+
+    def kernel_profile(self) -> dict[str, tuple[int, float]]:
+        """Launches and device seconds per kernel name since the last call (profiling runtimes only)."""
+        self.queue.finish()
+        summary: dict[str, tuple[int, float]] = {}
+        for name, event in self.events:
+            count, seconds = summary.get(name, (0, 0.0))
+            summary[name] = (count + 1, seconds + (event.profile.end - event.profile.start) * 1e-9)
+        self.events.clear()
+        return summary
 
 
 _RUNTIMES: dict[tuple[int, int, bool], Runtime] = {}
