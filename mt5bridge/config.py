@@ -108,11 +108,11 @@ class ModelConfig:
         opt_data = data.pop("optimizer", {})
         if not isinstance(opt_data, Mapping):
             raise ConfigError(f"{where}: 'optimizer' must be a table, got {opt_data!r}")
-        kwargs = _typed_kwargs(cls, data, where, skip={"optimizer"})
+        kwargs = typed_kwargs(cls, data, where, skip={"optimizer"})
         for key in ("lstm", "decoder"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
-        optimizer = OptimizerConfig(**_typed_kwargs(OptimizerConfig, opt_data, f"{where}: optimizer"))
+        optimizer = OptimizerConfig(**typed_kwargs(OptimizerConfig, opt_data, f"{where}: optimizer"))
         config = cls(optimizer=optimizer, **kwargs)
         try:
             config.validate()
@@ -126,7 +126,7 @@ class ModelConfig:
         return config
 
 
-def _typed_kwargs(cls: type, data: Mapping[str, Any], where: str, skip: set[str] = frozenset()) -> dict[str, Any]:
+def typed_kwargs(cls: type, data: Mapping[str, Any], where: str, skip: set[str] = frozenset()) -> dict[str, Any]:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -195,7 +195,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "train config") -> "TrainConfig":
-        config = cls(**_typed_kwargs(cls, data, where))
+        config = cls(**typed_kwargs(cls, data, where))
         try:
             config.validate()
         except ConfigError as exc:
@@ -214,8 +214,9 @@ PRESETS: dict[str, Preset] = {
     # beta = 0.02 equals the article's KL multiplier 0.01 against its output gradient (y - y_hat), i.e. a loss of
     # 1/2 * squared error; see docs/MODEL.md. Trained like the reference numbers in the training issue: B=32, K=40.
     "article": Preset(ModelConfig(), TrainConfig()),
-    # Our best configuration (docs/MODEL.md, results): a deterministic autoencoder with a wider latent.
-    "default": Preset(ModelConfig(lstm=(256, 128), latent=64, decoder=(128, 256), variational=False,
+    # Our best configuration (docs/TRAINING.md, results): a deterministic autoencoder with a wide latent (Z=128),
+    # two LSTM layers of 256, a wider decoder, scale-free volume features, cosine learning-rate decay.
+    "default": Preset(ModelConfig(lstm=(256, 256), latent=128, decoder=(256, 512), variational=False,
                                   optimizer=OptimizerConfig(lr=2e-3, clip_norm=1.0)),
                       TrainConfig(feature_set="robust-v1", epochs=30, lr_schedule="cosine")),
     # A small network for tests, the demo and smoke runs.

@@ -1,0 +1,301 @@
+"""The daemon loop: poll every stream's source for newly closed bars, step the models, publish, persist.
+
+A small state machine in the spirit of freqtrade's worker: `run()` = `start()` (restore or warm up) then `cycle()`
+until stopped. Clock and sleep are injected, so tests run hours of bars in milliseconds. Ordering per bar:
+compute -> send -> persist. A crash before the persist makes the restart recompute and re-send the same message
+(same sequence numbers; subscribers drop the duplicate); a crash after it leaves the message in the persisted recent
+history, from which subscribers that notice the gap get it re-sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import TemporaryError
+from ..wire import (FLAG_CATCHUP, FLAG_NO_ERROR, FLAG_REPLAY, FLAG_WARM, HEARTBEAT_TOPIC, STATUS_CATCHING_UP,
+                    STATUS_CONNECTED, STATUS_ERROR, STATUS_WARM, HeartbeatMessage, LatentMessage, StreamStatus,
+                    encode)
+from ..zmq_io import CurveServerKeys, Publisher
+from .config import RunConfig
+from .metrics import Metrics
+from .state import DaemonState, StreamRecord, load_state, save_state
+from .streams import ModelGroup, Stream
+
+log = logging.getLogger("mt5bridge.daemon")
+STATE_FILE = "state.npz"
+
+
+class Daemon:
+    def __init__(self, config: RunConfig, *, sources: dict[str, object] | None = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None,
+                 metrics: Metrics | None = None, on_publish: Callable[[LatentMessage], None] | None = None):
+        self.config = config
+        self.clock, self._sleep = clock, sleep
+        self.metrics = metrics or Metrics(None)
+        self.on_publish = on_publish
+        self.stopped = False
+        self.published = 0
+        self.sequence = 0
+        self.state_path = config.path(config.daemon.state_dir) / STATE_FILE
+        self.groups: dict[Path, ModelGroup] = {}
+        self.streams: list[Stream] = []
+        for sc in config.streams:
+            path = config.path(sc.model).resolve()
+            group = self.groups.get(path) or self.groups.setdefault(path, ModelGroup(path, config.daemon.device))
+            self.streams.append(group.add(sc))
+        for group in self.groups.values():
+            group.build()
+        self._sources = sources or {}
+        pc = config.publisher
+        curve = CurveServerKeys(config.path(pc.curve_secret_file), config.path(pc.curve_clients_dir)) \
+            if pc.curve_secret_file else None
+        self.publisher = Publisher(pc.endpoint, sndhwm=pc.sndhwm, zmq_heartbeat_ms=pc.zmq_heartbeat_ms,
+                                   history=pc.history, curve=curve, insecure_bind=pc.insecure_bind)
+        self.publisher.on_drop = self.metrics.dropped
+        self.next_heartbeat = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        """start(), then cycles until stop() or daemon.max_bars published; always persists and closes."""
+        try:
+            self.start()
+            while not self.stopped:
+                self.cycle()
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def close(self) -> None:
+        for stream in self.streams:
+            if stream.source is not None:
+                try:
+                    stream.source.close()
+                except Exception:  # closing must not hide the reason we are closing
+                    log.exception("event=source_close_failed stream=%s", stream.key)
+        self.publisher.close()
+
+    def _open_source(self, stream: Stream):
+        if stream.key in self._sources:
+            return self._sources[stream.key]
+        from ..data.mt5 import Mt5Settings
+        from ..data.sources import open_source
+
+        sc = self.config.source
+        import os
+
+        settings = Mt5Settings(path=sc.path or None, login=sc.login or None, server=sc.server or None,
+                               password=os.environ.get(sc.password_env) or None, portable=sc.portable,
+                               timeout_ms=sc.timeout_ms)
+        return open_source(sc.spec, stream.config.symbol, stream.tf, settings=settings, policy="drop")
+
+    def start(self) -> None:
+        saved = load_state(self.state_path)
+        if saved is not None:
+            self.sequence = saved.sequence
+        cold = []
+        for stream in self.streams:
+            stream.source = self._open_source(stream)
+            record = saved.streams.get(stream.key) if saved else None
+            if record is not None:
+                stream.stream_sequence = record.stream_sequence  # keeps increasing even if we re-warm
+                self.publisher.restore_cache((stream.topic, seq, payload) for seq, payload in record.recent)
+                stream.recent = list(record.recent)
+            if record is not None and record.model_sha256 == stream.group.sha256:
+                self._restore(stream, record)
+            else:
+                if record is not None:
+                    log.info("event=rewarm stream=%s reason=model_changed", stream.key)
+                cold.append(stream)
+        self._warm_up(cold)
+        self._persist()
+        log.info("event=started streams=%d endpoint=%s sequence=%d", len(self.streams), self.publisher.endpoint,
+                 self.sequence)
+
+    def _restore(self, stream: Stream, record: StreamRecord) -> None:
+        stream.features = stream.group.feature_set.restore(record.features)
+        stream.bars_seen, stream.bars_fed = record.bars_seen, record.bars_fed
+        stream.last_bar_time = record.last_bar_time
+        stream.group.set_stream_state(stream.slot, record.runner)
+        log.info("event=restored stream=%s last_bar_time=%s stream_sequence=%d", stream.key, record.last_bar_time,
+                 stream.stream_sequence)
+
+    def _warm_up(self, streams: list[Stream]) -> None:
+        """Feed each stream its newest closed bars without publishing, except the newest one (so late joiners have
+        a value at once). Streams of one model warm up together, a bar of each per device call."""
+        batches = {}
+        for stream in streams:
+            stream.reset_features()
+            stream.group.runner.reset([stream.slot])
+            stream.last_bar_time = None
+            want = stream.skip + self.config.daemon.warmup_bars
+            bars = self._poll_safely(stream, lambda s=stream, n=want: s.source.last_closed_bars(n))
+            if bars is not None and len(bars):
+                batches[stream.key] = bars
+        if batches:
+            self._process_batches(batches, warm_up=True)
+        for stream in streams:
+            if stream.key in batches:
+                log.info("event=warmed stream=%s bars=%d fed=%d", stream.key, len(batches[stream.key]),
+                         stream.bars_fed)
+
+    # --- one cycle ----------------------------------------------------------------------------------------------
+    def cycle(self) -> None:
+        now = self.clock()
+        due = [s for s in self.streams if s.next_poll <= now]
+        batches: dict[str, np.ndarray] = {}
+        cold = [s for s in due if s.last_bar_time is None]  # the first warm-up failed: try again
+        if cold:
+            self._warm_up(cold)
+        for stream in due:
+            if stream in cold:
+                if not stream.error:
+                    stream.next_poll = now + self.config.daemon.poll_interval_s
+                continue
+            bars = self._poll_safely(stream, lambda s=stream: s.source.closed_bars_after(s.last_bar_time))
+            if bars is not None:
+                batches[stream.key] = bars
+                stream.catching_up = len(bars) > 1
+                stream.next_poll = now + self.config.daemon.poll_interval_s
+        if any(len(b) for b in batches.values()):
+            self._process_batches(batches)
+            self._persist()
+        if now >= self.next_heartbeat:
+            self._heartbeat()
+            self.next_heartbeat = now + self.config.publisher.heartbeat_interval_s
+        max_bars = self.config.daemon.max_bars
+        if max_bars and self.published >= max_bars:
+            self.stop()
+            return
+        self._wait(max(0.0, min([s.next_poll for s in self.streams] + [self.next_heartbeat]) - self.clock()))
+
+    def _wait(self, seconds: float) -> None:
+        """Idle time answers subscriptions (late joiners, re-send requests) as they arrive."""
+        if self._sleep is None:
+            self.publisher.serve(seconds)
+        else:
+            self._sleep(seconds)
+            self.publisher.serve(0.0)
+
+    def _poll_safely(self, stream: Stream, request: Callable[[], np.ndarray]) -> np.ndarray | None:
+        """The request's bars, or None after a temporary failure (then: back off, reconnect, retry)."""
+        now = self.clock()
+        try:
+            if stream.error:
+                stream.source.reconnect()
+                self.metrics.reconnected(stream.key)
+            bars = request()
+        except TemporaryError as exc:
+            stream.connected, stream.error = False, True
+            stream.backoff = min(self.config.daemon.backoff_max_s,
+                                 max(self.config.daemon.backoff_initial_s, stream.backoff * 2))
+            delay = stream.backoff * random.uniform(0.5, 1.0)  # jitter: streams do not retry in lock step
+            stream.next_poll = now + delay
+            log.warning("event=source_error stream=%s retry_in_s=%.1f error=%r", stream.key, delay, str(exc))
+            return None
+        if stream.error:
+            log.info("event=source_recovered stream=%s", stream.key)
+        stream.connected, stream.error, stream.backoff = True, False, 0.0
+        stream.last_poll_ms = int(self.clock() * 1000)
+        return bars
+
+    def _process_batches(self, batches: dict[str, np.ndarray], warm_up: bool = False) -> None:
+        """Round r steps one bar of every stream that has one, one device call per model; rounds are aligned on
+        the newest bars. Every bar is published, but during a warm-up only each stream's newest."""
+        rounds = max(len(b) for b in batches.values())
+        for r in range(rounds):
+            for group in self.groups.values():
+                ready = []
+                for s in group.streams:
+                    bars = batches.get(s.key)
+                    i = -1 if bars is None else len(bars) - rounds + r
+                    if i >= 0:
+                        newest = i == len(bars) - 1
+                        ready.append((s, bars[i], newest or not warm_up, 0 if newest else FLAG_CATCHUP))
+                self._step_group(group, ready)
+
+    def _step_group(self, group: ModelGroup, ready: list) -> None:
+        rows, meta = {}, {}
+        for stream, bar, publish, flags in ready:
+            if not self._accept(stream, bar):
+                continue
+            row = stream.features.update(bar)
+            stream.bars_seen += 1
+            stream.last_bar_time = int(bar["time"])
+            if stream.bars_seen <= stream.skip:  # still inside the feature warm-up: nothing to feed yet
+                continue
+            rows[stream.slot] = row
+            meta[stream.slot] = (stream, bar, publish, flags)
+        if not rows:
+            return
+        started = time.perf_counter()
+        outputs = group.step(rows)
+        for slot, out in outputs.items():
+            stream, bar, publish, flags = meta[slot]
+            stream.bars_fed += 1
+            if publish:
+                self._publish(stream, bar, out, flags, started)
+
+    def _accept(self, stream: Stream, bar) -> bool:
+        """Live bars out of order or malformed are skipped and logged, never fatal."""
+        t = int(bar["time"])
+        o, h, lo, c = (float(bar[k]) for k in ("open", "high", "low", "close"))
+        problem = None
+        if stream.last_bar_time is not None and t <= stream.last_bar_time:
+            problem = f"time {t} not after the last bar {stream.last_bar_time}"
+        elif not all(np.isfinite(v) and v > 0 for v in (o, h, lo, c)) or h < max(o, c) or lo > min(o, c):
+            problem = f"bad prices o={o} h={h} l={lo} c={c}"
+        if problem:
+            self.metrics.skipped(stream.key)
+            log.warning("event=bar_skipped stream=%s bar_time=%d reason=%r", stream.key, t, problem)
+            return False
+        return True
+
+    # --- publishing and persistence ---------------------------------------------------------------------------------
+    def _publish(self, stream: Stream, bar, out, flags: int, started: float) -> None:
+        error, percentile = float(out.error[0]), float(out.percentile[0])
+        if not np.isfinite(error):
+            flags |= FLAG_NO_ERROR
+        if stream.warm(self.config.daemon.warmup_bars):
+            flags |= FLAG_WARM
+        if getattr(stream.source, "name", "").startswith("replay:"):
+            flags |= FLAG_REPLAY
+        self.sequence += 1
+        stream.stream_sequence += 1
+        message = LatentMessage(self.sequence, int(self.clock() * 1000), stream.config.symbol, stream.tf.code, flags,
+                                int(bar["time"]), stream.stream_sequence, error, percentile,
+                                tuple(float(v) for v in out.latent[0]))
+        payload = encode(message)
+        self.publisher.publish(stream.topic, payload, stream.stream_sequence)
+        stream.recent = (stream.recent + [(stream.stream_sequence, payload)])[-self.config.publisher.history:]
+        self.published += 1
+        self.metrics.published(stream.key, time.perf_counter() - started, error)
+        if self.on_publish:
+            self.on_publish(message)
+
+    def _heartbeat(self) -> None:
+        statuses = []
+        for s in self.streams:
+            status = (STATUS_CONNECTED if s.connected else 0) | (STATUS_ERROR if s.error else 0) | \
+                (STATUS_WARM if s.warm(self.config.daemon.warmup_bars) else 0) | \
+                (STATUS_CATCHING_UP if s.catching_up else 0)
+            statuses.append(StreamStatus(s.config.symbol, s.tf.code, status, s.last_bar_time or 0,
+                                         s.stream_sequence, s.last_poll_ms))
+        beat = HeartbeatMessage(self.sequence, int(self.clock() * 1000),
+                                int(self.config.publisher.heartbeat_interval_s * 1000), tuple(statuses))
+        self.publisher.publish(HEARTBEAT_TOPIC, encode(beat))
+
+    def _persist(self) -> None:
+        state = DaemonState(sequence=self.sequence)
+        for s in self.streams:
+            state.streams[s.key] = StreamRecord(s.group.sha256, s.last_bar_time, s.stream_sequence, s.bars_seen,
+                                                s.bars_fed, s.features.to_dict(), s.group.stream_state(s.slot),
+                                                s.recent)
+        save_state(self.state_path, state)

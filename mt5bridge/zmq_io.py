@@ -1,0 +1,217 @@
+"""ZeroMQ sockets: the daemon's XPUB publisher and the reference SUB subscriber. The only module importing zmq.
+
+The publisher keeps, per topic, the recent messages (a last-value cache plus a short history) so that
+- a subscription re-sends the last message of every matching topic at once (late joiners, zguide's lvcache);
+- a subscription to `mt5bridge/resend/<SYMBOL>/<TF>/<N>` re-sends that stream's cached messages with
+  stream_sequence >= N (gap recovery after a restart; docs/PROTOCOL.md).
+Sends never block: a subscriber at its high-water mark loses the message (counted here; it sees a gap).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+from .errors import ConfigError
+from .wire import TOPIC_PREFIX
+
+log = logging.getLogger("mt5bridge.zmq")
+
+RESEND_PREFIX = f"{TOPIC_PREFIX}resend/"
+_RESEND = re.compile(rf"^{re.escape(RESEND_PREFIX)}(.+)/([A-Z0-9]+)/(\d+)$")
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True for tcp://127.x.x.x, tcp://[::1], tcp://localhost and ipc/inproc endpoints."""
+    match = re.match(r"^tcp://(\[?[^\]]*\]?|[^:]*):(\d+|\*)$", endpoint)
+    if not match:
+        return not endpoint.startswith("tcp://")
+    host = match[1].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # "*" or an interface name: all interfaces
+        return False
+
+
+@dataclass(frozen=True)
+class CurveServerKeys:
+    secret_file: Path  # the daemon's key pair, as written by `mt5bridge keys`
+    clients_dir: Path  # public keys (*.key) of the subscribers allowed in
+
+
+def write_keypair(folder: Path, name: str) -> tuple[Path, Path]:
+    """Writes <name>.key (public) and <name>.key_secret (keep private) in ZeroMQ's certificate format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    public, secret = zmq.auth.create_certificates(str(folder), name)
+    return Path(public), Path(secret)
+
+
+class Publisher:
+    """XPUB bound at `endpoint`; call `publish` per message and `serve` while idle to answer subscriptions."""
+
+    def __init__(self, endpoint: str, *, sndhwm: int = 10_000, zmq_heartbeat_ms: int = 10_000, history: int = 256,
+                 curve: CurveServerKeys | None = None, insecure_bind: bool = False):
+        if not is_loopback(endpoint) and curve is None and not insecure_bind:
+            raise ConfigError(f"publisher.endpoint {endpoint!r} is not a loopback address: configure CurveZMQ "
+                              "(publisher.curve_secret_file and publisher.curve_clients_dir, see `mt5bridge keys`) "
+                              "or pass --insecure-bind explicitly")
+        if not is_loopback(endpoint) and curve is None:
+            log.warning("INSECURE: publishing unencrypted and unauthenticated on %s (--insecure-bind)", endpoint)
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.XPUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.SNDHWM, sndhwm)
+        self.socket.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscription reaches us, so every joiner gets the cache
+        self.socket.setsockopt(zmq.XPUB_NODROP, 1)  # a full subscriber makes send fail: that is how drops are counted
+        if zmq_heartbeat_ms > 0:
+            self.socket.setsockopt(zmq.HEARTBEAT_IVL, zmq_heartbeat_ms)
+            self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * zmq_heartbeat_ms)
+        self.authenticator = None
+        if curve is not None:
+            self._setup_curve(curve)
+        try:
+            self.socket.bind(endpoint)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise ConfigError(f"publisher.endpoint {endpoint!r}: cannot bind ({exc})") from None
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.history = history
+        self.cache: dict[str, deque[tuple[int, bytes]]] = {}  # topic -> recent (stream_sequence, payload)
+        self.sent = 0
+        self.dropped = 0  # messages that at least one subscriber did not get (it was at its high-water mark)
+        self.on_drop: Callable[[], None] | None = None
+
+    def _setup_curve(self, keys: CurveServerKeys) -> None:
+        try:
+            public, secret = zmq.auth.load_certificate(str(keys.secret_file))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"publisher.curve_secret_file {keys.secret_file}: {exc}") from None
+        if secret is None:
+            raise ConfigError(f"publisher.curve_secret_file {keys.secret_file} holds no secret key")
+        if not Path(keys.clients_dir).is_dir():
+            raise ConfigError(f"publisher.curve_clients_dir {keys.clients_dir} is not a folder")
+        self.authenticator = ThreadAuthenticator(self.context)
+        self.authenticator.start()
+        self.authenticator.configure_curve(domain="*", location=str(keys.clients_dir))
+        self.socket.curve_server = True
+        self.socket.curve_publickey = public
+        self.socket.curve_secretkey = secret
+
+    # --- sending ------------------------------------------------------------------------------------------------
+    def publish(self, topic: str, payload: bytes, stream_sequence: int = 0, cache: bool = True) -> bool:
+        """Send without blocking; False when some subscriber was full and missed it (counted in `dropped`)."""
+        if cache:
+            ring = self.cache.setdefault(topic, deque(maxlen=self.history))
+            ring.append((stream_sequence, payload))
+        return self._send(topic.encode(), payload)
+
+    def _send(self, topic: bytes, payload: bytes) -> bool:
+        try:
+            self.socket.send_multipart([topic, payload], flags=zmq.DONTWAIT)
+            self.sent += 1
+            return True
+        except zmq.Again:
+            # Someone is at the high-water mark. Deliver to everyone else (lossy for the full ones) and count it.
+            self.socket.setsockopt(zmq.XPUB_NODROP, 0)
+            try:
+                self.socket.send_multipart([topic, payload], flags=zmq.DONTWAIT)
+            except zmq.Again:
+                pass
+            finally:
+                self.socket.setsockopt(zmq.XPUB_NODROP, 1)
+            self.dropped += 1
+            if self.on_drop:
+                self.on_drop()
+            return False
+
+    def restore_cache(self, entries: Iterable[tuple[str, int, bytes]]) -> None:
+        """Reload recent messages after a restart (they are re-sent to subscribers that ask, never automatically)."""
+        for topic, stream_sequence, payload in entries:
+            self.cache.setdefault(topic, deque(maxlen=self.history)).append((stream_sequence, payload))
+
+    # --- subscriptions --------------------------------------------------------------------------------------------
+    def serve(self, timeout_s: float = 0.0) -> int:
+        """Handle subscriptions that arrive within timeout_s (0: only those already waiting). Returns how many."""
+        handled = 0
+        timeout_ms = int(max(timeout_s, 0.0) * 1000)
+        while self.socket.poll(timeout_ms if handled == 0 else 0, zmq.POLLIN):
+            try:
+                event = self.socket.recv(zmq.DONTWAIT)
+            except zmq.Again:
+                break
+            handled += 1
+            if event[:1] == b"\x01":
+                self._on_subscribe(event[1:].decode("utf-8", errors="replace"))
+        return handled
+
+    def _on_subscribe(self, prefix: str) -> None:
+        match = _RESEND.match(prefix)
+        if match:
+            topic = f"{TOPIC_PREFIX}latent/{match[1]}/{match[2]}"
+            first = int(match[3])
+            for stream_sequence, payload in self.cache.get(topic, ()):
+                if stream_sequence >= first:
+                    self._send(topic.encode(), payload)
+            return
+        for topic, ring in self.cache.items():
+            if topic.startswith(prefix) and ring:
+                self._send(topic.encode(), ring[-1][1])
+
+    def close(self) -> None:
+        if self.authenticator is not None:
+            self.authenticator.stop()
+            self.authenticator = None
+        self.socket.close(linger=0)
+        self.context.term()
+
+
+class Subscriber:
+    """A SUB socket: connect, subscribe to prefixes, receive [topic, payload] with a timeout."""
+
+    def __init__(self, endpoint: str, topics: Iterable[str] = (TOPIC_PREFIX,), *,
+                 curve_client_file: Path | None = None, curve_server_public_file: Path | None = None,
+                 rcvhwm: int = 100_000):
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.SUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVHWM, rcvhwm)
+        if curve_client_file is not None:
+            if curve_server_public_file is None:
+                raise ConfigError("CURVE needs the server's public key file too")
+            public, secret = zmq.auth.load_certificate(str(curve_client_file))
+            server_public, _ = zmq.auth.load_certificate(str(curve_server_public_file))
+            self.socket.curve_publickey, self.socket.curve_secretkey = public, secret
+            self.socket.curve_serverkey = server_public
+        self.socket.connect(endpoint)
+        for topic in topics:
+            self.subscribe(topic)
+
+    def subscribe(self, topic: str) -> None:
+        self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+
+    def unsubscribe(self, topic: str) -> None:
+        self.socket.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
+
+    def receive(self, timeout_s: float) -> tuple[str, bytes] | None:
+        """The next [topic, payload], or None after timeout_s. Messages with another frame count are skipped."""
+        if not self.socket.poll(int(timeout_s * 1000), zmq.POLLIN):
+            return None
+        frames = self.socket.recv_multipart()
+        if len(frames) != 2:
+            return ("", b"")  # not ours: the caller counts it as a protocol violation
+        return frames[0].decode("utf-8", errors="replace"), frames[1]
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+        self.context.term()
