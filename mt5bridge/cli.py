@@ -77,16 +77,16 @@ def devices(
 
 
 @app.command()
-def demo(device: str = typer.Option(None, "--device", help=DEVICE_HELP)) -> None:
-    """Show the devices and train a tiny model for a few seconds (the engine demo; see README)."""
-    typer.echo("mt5bridge demo: OpenCL devices, then a tiny training run on a synthetic series.")
-    typer.echo("(The full demo, bundled bars replayed through the daemon to a subscriber, comes with the daemon.)\n")
-    devices(as_json=False, device=device)
-    typer.echo("")
-    from .demo import run_engine_demo
+def demo(
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    bars: int = typer.Option(48, "--bars", help="Stop after this many published bars."),
+    rate: float = typer.Option(8.0, "--rate", help="Closed bars per second in the replay."),
+) -> None:
+    """The whole pipeline on this machine: train a tiny model, replay bundled bars through the daemon, subscribe."""
+    from .demo import run_demo
 
-    ratio = run_engine_demo(device, echo=typer.echo)
-    if not ratio < 1.0:
+    result = run_demo(device, bars=bars, bars_per_second=rate, echo=typer.echo)
+    if result["received"] < result["published"]:
         raise typer.Exit(1)
 
 
@@ -251,3 +251,60 @@ def encode(
     write_table(table, out, {"model": str(model_path), "model_sha256": file_sha256(model_path),
                              "data": str(data), "feature_set": model.feature_set})
     typer.echo(f"{out}: {table.num_rows} bars, latent size {model.config.latent}")
+
+
+@app.command()
+def run(
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML config (docs/DAEMON.md); "
+                                          "MT5BRIDGE__SECTION__KEY environment variables override it."),
+    insecure_bind: bool = typer.Option(False, "--insecure-bind", help="Allow a non-loopback endpoint without "
+                                       "CurveZMQ (anyone who can reach the port reads the stream)."),
+    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics on "
+                                               "127.0.0.1:PORT/metrics."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+) -> None:
+    """The live daemon: every closed candle of every configured stream -> latent + error on ZeroMQ."""
+    from dataclasses import replace
+
+    from .daemon.config import load_run_config
+    from .daemon.service import run_service, setup_logging
+
+    setup_logging(log_level.upper())
+    cfg = load_run_config(config)
+    if insecure_bind:
+        cfg = replace(cfg, publisher=replace(cfg.publisher, insecure_bind=True))
+    if metrics_port is not None:
+        cfg = replace(cfg, metrics=replace(cfg.metrics, port=metrics_port))
+        cfg.validate()
+    run_service(cfg)
+
+
+@app.command()
+def subscribe(
+    endpoint: str = typer.Option("tcp://127.0.0.1:5556", "--endpoint"),
+    topic: list[str] = typer.Option(["mt5bridge/"], "--topic", help="Topic prefix (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    check: bool = typer.Option(False, "--check", help="Exit with status 3 at the first protocol violation."),
+    count: int = typer.Option(0, "--count", help="Stop after this many latent messages (0: never)."),
+    timeout: float = typer.Option(0.0, "--timeout", help="Stop after this many seconds without a message (0: never)."),
+    curve_client: Optional[Path] = typer.Option(None, "--curve-client", help="Our key pair (.key_secret)."),
+    curve_server: Optional[Path] = typer.Option(None, "--curve-server", help="The daemon's public key (.key)."),
+) -> None:
+    """The reference subscriber: one line per message, in order, exactly once; reports gaps and staleness."""
+    from .subscribe_cli import run_subscriber
+
+    code = run_subscriber(endpoint, topic, as_json=as_json, check=check, count=count, timeout=timeout,
+                          curve_client=curve_client, curve_server=curve_server, echo=typer.echo)
+    raise typer.Exit(code)
+
+
+@app.command()
+def keys(
+    out: Path = typer.Option(Path("keys"), "--out", help="Folder for the key files."),
+    name: str = typer.Option("daemon", "--name", help="Writes NAME.key (public) and NAME.key_secret (private)."),
+) -> None:
+    """Write a CurveZMQ key pair (daemon or subscriber)."""
+    from .zmq_io import write_keypair
+
+    public, secret = write_keypair(out, name)
+    typer.echo(f"public key: {public}\nsecret key: {secret} (keep it private)")

@@ -1,76 +1,110 @@
-"""`mt5bridge demo` for now: show the devices, train the `tiny` preset for a few steps, save, reload and compare.
+"""`mt5bridge demo`: the whole pipeline on one machine, no terminal, no setup.
 
-The full demo (bundled bars replayed through the daemon to a subscriber) replaces this with the daemon issue. The
-series here is synthetic (a few noisy sines), so the demo needs no data and no terminal.
+1. trains the `tiny` preset for one epoch on the first 7,000 bars of the bundled XAUUSD H1 sample (seconds);
+2. starts the daemon on a replay of the sample: the bars up to 9,000 are "history" (the daemon warms up on them),
+   then one more bar closes every `1 / bars_per_second` seconds;
+3. a subscriber (a thread of this process, connected over TCP on 127.0.0.1) prints every latent as it arrives;
+4. stops after `bars` published bars, or on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
+from .config import get_preset
+from .daemon.config import DaemonConfig, PublisherConfig, RunConfig, SourceConfig, StreamConfig
+from .daemon.service import run_service
+from .data import sample_path
+from .subscriber import SubscriberLogic
+from .training.series import load_series
+from .training.trainer import Trainer
+from .wire import HEARTBEAT_TOPIC, LatentMessage
+from .zmq_io import Subscriber
 
-from .config import preset
-from .engine import make_engine
-from .modelfile import Model, load_model, save_model
-from .normalize import Standardizer
-
-
-def lagged_windows(series: np.ndarray, bars: int) -> np.ndarray:
-    """series (N,F) -> (N-bars+1, bars*F): row t holds bars t+bars-1, t+bars-2, ..., t (lag 0, the newest, first)."""
-    n, f = series.shape
-    lags = [series[bars - 1 - lag: n - lag] for lag in range(bars)]  # each (N-bars+1, F)
-    return np.concatenate(lags, axis=1)
+TRAIN_BARS, REPLAY_START = 7000, 9000
 
 
-def synthetic_series(bars: int, features: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(bars)[:, None]
-    periods = rng.uniform(6, 60, size=features)
-    return np.sin(2 * np.pi * t / periods + rng.uniform(0, 6, features)) + 0.1 * rng.normal(size=(bars, features))
+def format_latent(message: LatentMessage, width: int = 6) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(message.bar_time))
+    error = "   n/a" if message.recon_error != message.recon_error else f"{message.recon_error:6.3f}"
+    pct = "  n/a" if message.anomaly_pct != message.anomaly_pct else f"{message.anomaly_pct:5.1f}"
+    z = " ".join(f"{v:+.2f}" for v in message.latent[:width])
+    return (f"{message.symbol} {when}  seq {message.sequence:4d}  error {error} (pct {pct})  "
+            f"z[0:{width}] {z} ...")
 
 
-def run_engine_demo(device: str | None = None, steps: int = 60, echo: Callable[[str], None] = print) -> float:
-    """Train briefly; returns the final loss divided by the first (well below 1 when learning works)."""
-    config = preset("tiny")
-    streams, chunk = 4, 16
-    series = synthetic_series(streams * (chunk * 8) + config.target_bars, config.features)
-    standardizer = Standardizer.fit(series)
-    z = standardizer.transform(series)
-    x_all = lagged_windows(z, config.window)[config.target_bars - config.window:]  # align with the targets
-    y_all = lagged_windows(z, config.target_bars)
-    per_stream = len(y_all) // streams
-    x_streams = x_all[: per_stream * streams].reshape(streams, per_stream, -1).transpose(1, 0, 2)  # (T,B,I)
-    y_streams = y_all[: per_stream * streams].reshape(streams, per_stream, -1).transpose(1, 0, 2)  # (T,B,O)
+def _subscribe(endpoint: str, expect: int, echo: Callable[[str], None], done: threading.Event, result: dict) -> None:
+    subscriber = Subscriber(endpoint, ("mt5bridge/latent/", HEARTBEAT_TOPIC))
+    logic = SubscriberLogic()
+    try:
+        while not done.is_set() or result["received"] < expect:
+            got = subscriber.receive(0.2)
+            if got is None:
+                if done.is_set():
+                    break
+                continue
+            for event in logic.accept(*got, time.monotonic()):
+                if event.kind == "deliver":
+                    result["received"] += 1
+                    echo(format_latent(event.message))
+                elif event.kind == "resend":
+                    subscriber.subscribe(event.detail)
+                elif event.kind == "cancel":
+                    subscriber.unsubscribe(event.detail)
+                elif event.kind in ("gap", "violation"):
+                    echo(f"  subscriber: {event.kind} {event.detail}")
+    finally:
+        result["counts"] = dict(logic.counts)
+        subscriber.close()
 
-    engine = make_engine(config, streams=streams, device=device)
-    echo(f"engine: {engine.device_label}, preset 'tiny' ({sum(p.size for p in engine.get_params().values())} "
-         f"parameters), {streams} streams, TBPTT chunks of {chunk} steps")
-    rng = np.random.default_rng(1)
-    first = last = None
-    start = time.perf_counter()
-    for step in range(steps):
-        t0 = (step * chunk) % (per_stream - chunk)
-        if t0 < chunk:
-            engine.reset_state()  # a new pass over the series starts from an empty memory
-        eps = rng.standard_normal((chunk, streams, config.latent))
-        loss = engine.train_step(x_streams[t0: t0 + chunk], y_streams[t0: t0 + chunk], eps)
-        first = loss.total if first is None else first
-        last = loss.total
-        if step % 10 == 0 or step == steps - 1:
-            echo(f"  step {step:3d}  loss {loss.total:.4f}  (mse {loss.mse:.4f}, kl/row {loss.kl:.3f})")
-    echo(f"trained {steps} steps in {time.perf_counter() - start:.1f} s; loss {first:.4f} -> {last:.4f}")
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "demo-model.npz"
-        save_model(path, Model.from_engine(engine, standardizer, "synthetic-demo"))
-        again = make_engine(load_model(path).config, streams=streams, device=device)
-        load_model(path).load_into(again)
-        probe = x_streams[:chunk]
-        engine.reset_state()
-        same = np.array_equal(engine.forward(probe)[0], again.forward(probe)[0])
-        echo(f"saved {path.stat().st_size / 1024:.0f} KiB model, reloaded: latents identical bit for bit: {same}")
-    return last / first
+def run_demo(device: str | None = None, bars: int = 48, bars_per_second: float = 8.0,
+             echo: Callable[[str], None] = print) -> dict:
+    sample = sample_path()
+    chosen = get_preset("tiny")
+    train_cfg = replace(chosen.train, epochs=1)
+    with tempfile.TemporaryDirectory(prefix="mt5bridge-demo-") as folder:
+        model = Path(folder) / "tiny.npz"
+        series = load_series(sample, train_cfg.feature_set).slice(0, TRAIN_BARS)
+        echo(f"1/3 training the 'tiny' model for one epoch on {len(series)} bars of {sample.name} ...")
+        started = time.perf_counter()
+        Trainer([series], chosen.model, train_cfg, model, device=device, progress=False, echo=lambda s: None).run()
+        echo(f"    done in {time.perf_counter() - started:.1f} s")
+        speed = 3600.0 * bars_per_second
+        config = RunConfig(
+            source=SourceConfig(spec=f"replay:{sample}?speed={speed:g}&start={REPLAY_START}"),
+            streams=(StreamConfig(symbol="XAUUSD", timeframe="H1", model=str(model)),),
+            publisher=PublisherConfig(endpoint="tcp://127.0.0.1:*", heartbeat_interval_s=1.0),
+            daemon=DaemonConfig(state_dir=str(Path(folder) / "state"), warmup_bars=300, poll_interval_s=0.05,
+                                device=device or "auto", max_bars=bars),
+            base_dir=Path(folder))
+        result = {"received": 0}
+        done = threading.Event()
+        echo(f"2/3 daemon: replaying {sample.name} from bar {REPLAY_START}, {bars_per_second:g} closed H1 bars/s; "
+             "it warms up on the bars before, then publishes each closed bar")
+        echo("3/3 subscriber (a thread, over TCP on 127.0.0.1) prints each latent as it arrives:")
+
+        def start_subscriber(endpoint: str) -> threading.Thread:
+            thread = threading.Thread(target=_subscribe, args=(endpoint, bars, echo, done, result), daemon=True)
+            thread.start()
+            return thread
+
+        holder = {}
+
+        def on_start(daemon) -> None:
+            holder["thread"] = start_subscriber(daemon.publisher.endpoint)
+
+        try:
+            daemon = run_service(config, on_bound=on_start)
+        finally:
+            done.set()
+            if "thread" in holder:
+                holder["thread"].join(timeout=5)
+        echo(f"published {daemon.published} bars on {daemon.publisher.endpoint}; the subscriber received "
+             f"{result['received']} ({result.get('counts', {})})")
+        return {"published": daemon.published, **result}

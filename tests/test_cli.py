@@ -18,13 +18,6 @@ def test_devices_json_lists_the_selected_device(cl_device):
     assert {"name", "version", "compute_units", "global_memory", "float64"} <= set(data["devices"][0])
 
 
-def test_demo_trains_saves_and_reloads():
-    result = run_cli("demo", "--device", "numpy")
-    assert result.returncode == 0, result.stderr
-    assert "identical bit for bit: True" in result.stdout
-    assert "selected: numpy" in result.stdout
-
-
 def test_bad_device_is_a_clean_error():
     result = run_cli("demo", "--device", "7:7")
     assert result.returncode == 2

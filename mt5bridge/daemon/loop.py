@@ -34,11 +34,13 @@ STATE_FILE = "state.npz"
 class Daemon:
     def __init__(self, config: RunConfig, *, sources: dict[str, object] | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None,
-                 metrics: Metrics | None = None, on_publish: Callable[[LatentMessage], None] | None = None):
+                 metrics: Metrics | None = None, on_publish: Callable[[LatentMessage], None] | None = None,
+                 on_bound: Callable[["Daemon"], None] | None = None):
         self.config = config
         self.clock, self._sleep = clock, sleep
         self.metrics = metrics or Metrics(None)
         self.on_publish = on_publish
+        self.on_bound = on_bound  # called once the socket is bound, before the warm-up (the demo's subscriber)
         self.stopped = False
         self.published = 0
         self.sequence = 0
@@ -64,6 +66,8 @@ class Daemon:
     def run(self) -> None:
         """start(), then cycles until stop() or daemon.max_bars published; always persists and closes."""
         try:
+            if self.on_bound:
+                self.on_bound(self)
             self.start()
             while not self.stopped:
                 self.cycle()
