@@ -10,6 +10,7 @@ history, from which subscribers that notice the gap get it re-sent.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -64,7 +65,8 @@ class Daemon:
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def run(self) -> None:
-        """start(), then cycles until stop() or daemon.max_bars published; always persists and closes."""
+        """start(), then cycles until stop() or daemon.max_bars published (the state is persisted after every batch
+        of bars, so stopping needs no extra write); always closes the sockets and sources."""
         try:
             if self.on_bound:
                 self.on_bound(self)
@@ -93,8 +95,6 @@ class Daemon:
         from ..data.sources import open_source
 
         sc = self.config.source
-        import os
-
         settings = Mt5Settings(path=sc.path or None, login=sc.login or None, server=sc.server or None,
                                password=os.environ.get(sc.password_env) or None, portable=sc.portable,
                                timeout_ms=sc.timeout_ms)
@@ -234,6 +234,11 @@ class Daemon:
             stream.bars_seen += 1
             stream.last_bar_time = int(bar["time"])
             if stream.bars_seen <= stream.skip:  # still inside the feature warm-up: nothing to feed yet
+                continue
+            if not np.all(np.isfinite(row)):  # never feed the model NaN; never stop the daemon for one bar
+                self.metrics.skipped(stream.key)
+                log.error("event=bar_skipped stream=%s bar_time=%d reason='non-finite features %s'", stream.key,
+                          int(bar["time"]), row.tolist())
                 continue
             rows[stream.slot] = row
             meta[stream.slot] = (stream, bar, publish, flags)
