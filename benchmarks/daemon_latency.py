@@ -60,7 +60,7 @@ def measure(device: str, preset: str, streams: int, bars: int) -> dict:
         model = make_model(Path(folder) / "model.npz", preset)
         config = RunConfig(
             streams=tuple(StreamConfig(symbol=s, timeframe="H1", model=str(model)) for s in symbols),
-            publisher=PublisherConfig(endpoint="tcp://127.0.0.1:*", heartbeat_interval_s=1e9),
+            publisher=PublisherConfig(endpoint="tcp://127.0.0.1:*", heartbeat_interval_s=3600.0),
             daemon=DaemonConfig(state_dir=str(Path(folder) / "state"), warmup_bars=200, poll_interval_s=1.0,
                                 device=device), base_dir=Path(folder))
         daemon = Daemon(config, sources={f"{s}/H1": Mt5Source.from_module(sim, s, "H1") for s in symbols},

@@ -114,8 +114,8 @@ class RunConfig:
         for key, ok in (("daemon.warmup_bars", d.warmup_bars >= 1), ("daemon.poll_interval_s", d.poll_interval_s > 0),
                         ("daemon.backoff_initial_s", d.backoff_initial_s > 0),
                         ("daemon.backoff_max_s", d.backoff_max_s >= d.backoff_initial_s),
-                        ("daemon.max_bars", d.max_bars >= 0), ("publisher.heartbeat_interval_s",
-                                                               p.heartbeat_interval_s > 0),
+                        ("daemon.max_bars", d.max_bars >= 0),
+                        ("publisher.heartbeat_interval_s", 0 < p.heartbeat_interval_s <= 86400),
                         ("publisher.sndhwm", p.sndhwm >= 1), ("publisher.history", p.history >= 1),
                         ("publisher.zmq_heartbeat_ms", p.zmq_heartbeat_ms >= 0),
                         ("metrics.port", 0 <= self.metrics.port < 65536)):

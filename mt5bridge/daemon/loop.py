@@ -303,8 +303,9 @@ class Daemon:
 
     def _persist(self) -> None:
         state = DaemonState(sequence=self.sequence)
+        runners = {id(g): g.runner.get_state() for g in self.groups.values()}  # one device read per model
         for s in self.streams:
+            runner = {k: v[s.slot: s.slot + 1].copy() for k, v in runners[id(s.group)].items()}
             state.streams[s.key] = StreamRecord(s.group.sha256, s.last_bar_time, s.stream_sequence, s.bars_seen,
-                                                s.bars_fed, s.features.to_dict(), s.group.stream_state(s.slot),
-                                                s.recent)
+                                                s.bars_fed, s.features.to_dict(), runner, s.recent)
         save_state(self.state_path, state)

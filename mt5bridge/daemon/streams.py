@@ -87,10 +87,7 @@ class ModelGroup:
     def build(self) -> None:
         self.runner = ModelRunner(self.model, streams=len(self.streams), device=self.device)
 
-    # --- per-stream runner state, for persistence and re-warming ---------------------------------------------------
-    def stream_state(self, slot: int) -> dict[str, np.ndarray]:
-        return {k: v[slot: slot + 1].copy() for k, v in self.runner.get_state().items()}
-
+    # --- per-stream runner state, for restoring ----------------------------------------------------------------
     def set_stream_state(self, slot: int, state: dict[str, np.ndarray]) -> None:
         full = self.runner.get_state()
         for k, v in state.items():
