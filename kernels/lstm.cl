@@ -2,9 +2,14 @@
 // Gate order (PyTorch's): i (input), f (forget), g (cell candidate), o (output); W_ih (4H,I), W_hh (4H,H), b (4H).
 // The input projection pre = x W_ih^T of a whole chunk is one GEMM before the time loop (gemm.cl), and the weight
 // gradients are GEMMs over the whole chunk after the backward loop; only the recurrent part is stepped here.
-#define LJ 16   // hidden units per work-group (dimension 0); must equal LK
-#define LB 4    // streams per work-group (dimension 1)
-#define LK 16   // reduction tile
+// Tile sizes may be set per device at build time (-DLJ=.. -DLB=..); the host launches with work-groups of (LJ, LB).
+#ifndef LJ
+#define LJ 16   // hidden units per work-group (dimension 0)
+#endif
+#ifndef LB
+#define LB 4    // streams per work-group (dimension 1): each W_hh tile loaded serves LB streams
+#endif
+#define LK LJ   // reduction tile (the loads below rely on LK == LJ)
 
 // Forward step t:
 //   a = pre[t] + b + h_{t-1} W_hh^T

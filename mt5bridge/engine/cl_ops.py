@@ -17,7 +17,8 @@ BLOCK_ROWS, BLOCK_COLS = 6, 16  # MR, NR in gemm_cpu.cl
 BLOCK_GROUP = (4, 1)  # work-items per work-group for gemm_blocked on PoCL
 TRANSPOSE_TILE = 16
 VARIANT_ENV = "MT5BRIDGE_KERNELS"  # force "cpu" or "gpu" kernels (tests run both on one device)
-LSTM_TILE = (16, 4)  # (LJ, LB) in lstm.cl
+LSTM_TILE = (16, 4)  # (LJ, LB) in lstm.cl unless a device or MT5BRIDGE_LSTM_TILE ("16x8") says otherwise
+LSTM_TILE_ENV = "MT5BRIDGE_LSTM_TILE"
 REDUCE_GROUP = 256  # RED in loss.cl
 MAX_PARTIALS = 256  # partial sums per reduction (a fixed count keeps results deterministic)
 ACTIVATIONS = {"identity": 0, "tanh": 1}
@@ -40,7 +41,9 @@ class ClOps:
         if self.variant == "cpu":
             self._cpu = runtime.program("gemm_cpu", dtype)
         self._gemm = runtime.program("gemm", dtype)
-        self._lstm = runtime.program("lstm", dtype)
+        tile = os.environ.get(LSTM_TILE_ENV)
+        self.lstm_tile = tuple(int(v) for v in tile.lower().split("x")) if tile else LSTM_TILE
+        self._lstm = runtime.program("lstm", dtype, {"LJ": self.lstm_tile[0], "LB": self.lstm_tile[1]})
         self._dense = runtime.program("dense", dtype)
         self._vae = runtime.program("vae", dtype)
         self._loss = runtime.program("loss", dtype)
@@ -122,9 +125,8 @@ class ClOps:
                 self._lstm.lstm_gates_forward(global_size, None, streams, hidden, t, pre, bias, hs, cs,
                                               gates if store else self._unused, int(store))
             return
-        for t in range(steps):
-            self._lstm.lstm_step_forward(global_size, LSTM_TILE, streams, hidden, t, pre, w_hh, bias, hs, cs,
-                                         gates if store else self._unused, int(store))
+        args = (streams, hidden, 0, pre, w_hh, bias, hs, cs, gates if store else self._unused, int(store))
+        self._lstm.lstm_step_forward.series(global_size, self.lstm_tile, args, 2, range(steps))
 
     def lstm_backward_steps(self, steps: int, streams: int, hidden: int, dh_out: DeviceArray, w_hh: DeviceArray,
                             gates: DeviceArray, cs: DeviceArray, da: DeviceArray, dc: DeviceArray) -> None:
@@ -141,9 +143,8 @@ class ClOps:
                                       ldb=hidden, c_off=t * streams * hidden, ldc=hidden)
                 self._lstm.lstm_gates_backward(global_size, None, streams, hidden, t, dh_out, gates, cs, da, dc)
             return
-        for t in reversed(range(steps)):
-            self._lstm.lstm_step_backward(global_size, LSTM_TILE, streams, hidden, t, steps, dh_out, w_hh, gates,
-                                          cs, da, dc)
+        args = (streams, hidden, 0, steps, dh_out, w_hh, gates, cs, da, dc)
+        self._lstm.lstm_step_backward.series(global_size, self.lstm_tile, args, 2, range(steps - 1, -1, -1))
 
     def lstm_weight_grads(self, rows: int, inputs: int, hidden: int, da: DeviceArray, x: DeviceArray, x_off: int,
                           hs: DeviceArray, dw_ih: DeviceArray, dw_hh: DeviceArray, db: DeviceArray) -> None:

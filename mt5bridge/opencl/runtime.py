@@ -213,14 +213,38 @@ class Kernel:
             self.runtime.events.append((self.name, event))
         return event
 
+    def series(self, global_size: Sequence[int], local_size: Sequence[int] | None, args: Sequence[Any],
+               vary: int, values: Sequence[int]) -> None:
+        """One launch per value of integer argument `vary`, the other arguments set once: a recurrent layer's
+        time loop costs one enqueue per step instead of a full argument set-up."""
+        if len(args) != len(self._arg_types):
+            raise TypeError(f"kernel {self.name} takes {len(self._arg_types)} arguments, got {len(args)}")
+        if local_size is not None:
+            global_size = tuple(-(-g // l) * l for g, l in zip(global_size, local_size))
+        if any(g == 0 for g in global_size) or not len(values):
+            return
+        self._kernel.set_args(*[a.buffer if isinstance(a, DeviceArray) else a for a in args])
+        kind = self._arg_types[vary]
+        queue, local = self.runtime.queue, None if local_size is None else tuple(local_size)
+        try:
+            for value in values:
+                self._kernel.set_arg(vary, kind(value))
+                event = cl.enqueue_nd_range_kernel(queue, self._kernel, tuple(global_size), local)
+                if self.runtime.profiling:
+                    self.runtime.events.append((self.name, event))
+        except cl.Error as exc:
+            raise DeviceError(f"kernel {self.name} failed to launch ({global_size}, {local_size}): {exc}") from exc
+
 
 class Program:
     """One `.cl` file built for one scalar type; its kernels are attributes (`program.gemm`)."""
 
-    def __init__(self, runtime: "Runtime", name: str, dtype: np.dtype, source: str):
+    def __init__(self, runtime: "Runtime", name: str, dtype: np.dtype, source: str,
+                 defines: dict[str, int] | None = None):
         options = ["-cl-std=CL1.2"]
         if dtype == np.float64:
             options.append("-DREAL_IS_DOUBLE=1")
+        options += [f"-D{key}={int(value)}" for key, value in sorted((defines or {}).items())]
         try:
             program = cl.Program(runtime.context, source).build(options=options)
         except cl.Error as exc:
@@ -253,18 +277,19 @@ class Runtime:
         self.profiling = profiling
         self.events: list[tuple[str, Any]] = []  # (kernel name, event) of every launch, when profiling
         self.base_align_bytes = max(int(self.device.mem_base_addr_align) // 8, 1)
-        self._programs: dict[tuple[str, str], Program] = {}
+        self._programs: dict[tuple, Program] = {}
 
-    def program(self, name: str, dtype: Any) -> Program:
-        """`kernels/<name>.cl` built for `dtype` (float32 or float64), once per context."""
+    def program(self, name: str, dtype: Any, defines: dict[str, int] | None = None) -> Program:
+        """`kernels/<name>.cl` built for `dtype` (float32 or float64) and compile-time `defines` (tile sizes), once
+        per context."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise DeviceError(f"kernels compile for float32 or float64, not {dtype}")
         if dtype == np.float64 and not self.device_info.float64:
             raise DeviceError(f"device {self.device_info.name} has no float64 support")
-        key = (name, dtype.str)
+        key = (name, dtype.str, tuple(sorted((defines or {}).items())))
         if key not in self._programs:
-            self._programs[key] = Program(self, name, dtype, kernel_source(name))
+            self._programs[key] = Program(self, name, dtype, kernel_source(name), defines)
         return self._programs[key]
 
     def build_source(self, name: str, source: str, dtype: Any = np.float32) -> Program:
