@@ -49,7 +49,7 @@ class LvcPublisher:
         self.sequence = 0
 
     def serve(self) -> None:
-        while True:
+        while not self.sock.closed:
             try:
                 event = self.sock.recv(zmq.NOBLOCK)
             except zmq.Again:
