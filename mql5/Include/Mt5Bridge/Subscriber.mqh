@@ -296,7 +296,7 @@ bool CMt5BridgeSubscriber::IsFresh(const string symbol, const ENUM_TIMEFRAMES tf
 ulong CMt5BridgeSubscriber::Gaps(const string symbol, const ENUM_TIMEFRAMES tf)
   {
    int i = FindStream(symbol, (uint)tf);
-   return (i < 0) ? 0 : m_streams[i].missed;
+   return (i < 0) ? (ulong)0 : m_streams[i].missed;
   }
 
 bool CMt5BridgeSubscriber::Stream(const string symbol, const ENUM_TIMEFRAMES tf, Mt5bStreamState &out)
