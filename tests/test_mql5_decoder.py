@@ -84,6 +84,14 @@ def test_nan_error_is_nan_in_the_twin():
 GOLDEN = [(VECTORS / f"{n}.bin").read_bytes() for n in sorted(EXPECTED)]
 
 
+@pytest.mark.parametrize("name", [n for n in sorted(EXPECTED) if EXPECTED[n]["result"] == "ok"])
+@pytest.mark.parametrize("change", [b"\0", b"\0" * 4, -1, -4])
+def test_one_byte_or_one_float_too_many_or_too_few_is_malformed(name, change):
+    payload = (VECTORS / f"{name}.bin").read_bytes()
+    payload = payload + change if isinstance(change, bytes) else payload[:change]
+    assert twin_decode(payload)[0] == "error" and reference_decode(payload)[0] == "error"
+
+
 @settings(max_examples=300, deadline=None)
 @given(base=st.sampled_from(GOLDEN), data=st.data())
 def test_damaged_payloads_decode_alike(base, data):

@@ -106,26 +106,43 @@ TWINS = {"Protocol.mqh": "protocol", "Zmtp.mqh": "zmtp", "Subscriber.mqh": "subs
 CTOR_DTOR = re.compile(r"^~?C[A-Z]\w*$")
 
 
-def _mql_names(path: str) -> tuple[set[str], dict[str, set[str]]]:
-    """(free functions, {class: methods}) declared in an .mqh."""
+def _top_level(node):
+    """Declarations at file scope, include guards (#ifndef ... #endif) looked through."""
+    for child in node.children:
+        if child.type in ("preproc_ifdef", "preproc_if"):
+            yield from _top_level(child)
+        else:
+            yield child
+
+
+def _mql_names(path: str) -> tuple[set[str], dict[str, set[str]], dict[str, set[str]]]:
+    """(free functions, {class: methods}, {struct or class: data members}) declared in an .mqh."""
     tree = gate.parse((gate.ROOT / path).read_text())
-    functions, classes = set(), {}
-    for node in tree.root_node.children:
+    functions, classes, members = set(), {}, {}
+    for node in _top_level(tree.root_node):
         if node.type == "function_definition":
             name = gate._declared_name(node.child_by_field_name("declarator"))
             if name and "::" not in gate._text(node.child_by_field_name("declarator")):
                 functions.add(name)
-        elif node.type in ("class_specifier", "struct_specifier"):
+        elif node.type in ("class_specifier", "struct_specifier", "union_specifier"):
             body = node.child_by_field_name("body")
-            methods = set()
+            methods, data = set(), set()
             for member in body.named_children if body else []:
-                if member.type in ("function_definition", "field_declaration", "declaration"):
-                    name = gate._declared_name(member.child_by_field_name("declarator"))
-                    if name and not CTOR_DTOR.match(name):
+                if member.type not in ("function_definition", "field_declaration", "declaration"):
+                    continue
+                declarator = member.child_by_field_name("declarator")
+                name = gate._declared_name(declarator)
+                if name:
+                    if not CTOR_DTOR.match(name):
                         methods.add(name)
+                elif declarator is not None:
+                    data.add(re.match(r"\w+", gate._text(declarator)).group(0))
+            cls = gate._text(node.child_by_field_name("name"))
             if methods:
-                classes[gate._text(node.child_by_field_name("name"))] = methods
-    return functions, classes
+                classes[cls] = methods
+            if node.type != "union_specifier":
+                members[cls] = data
+    return functions, classes, members
 
 
 def _mql_constants(path: str) -> dict[str, object]:
@@ -142,7 +159,8 @@ def _mql_constants(path: str) -> dict[str, object]:
 @pytest.mark.parametrize("mqh", sorted(TWINS))
 def test_twin_has_the_same_functions_methods_and_constants(mqh):
     twin = importlib.import_module(f"mql5twin.{TWINS[mqh]}")
-    functions, classes = _mql_names(INCLUDE + mqh)
+    functions, classes, members = _mql_names(INCLUDE + mqh)
+    assert functions or classes, "nothing found: the test would prove nothing"
     missing = [f for f in functions if not callable(getattr(twin, f, None))]
     assert not missing, f"{mqh} functions without a twin: {missing}"
     for cls, methods in classes.items():
@@ -152,5 +170,9 @@ def test_twin_has_the_same_functions_methods_and_constants(mqh):
         extra = sorted(m for m in vars(getattr(twin, cls)) if not m.startswith("_") and callable(
             getattr(getattr(twin, cls), m)) and m not in methods)
         assert not extra, f"the twin of {cls} has methods the MQL5 code has not: {extra}"
+    for cls, data in members.items():
+        twin_members = set(vars(getattr(twin, cls)()))  # a class's m_* after construction, a struct's fields
+        assert twin_members == data, f"{cls}: MQL5 only {sorted(data - twin_members)}, " \
+                                     f"twin only {sorted(twin_members - data)}"
     for name, value in _mql_constants(INCLUDE + mqh).items():
         assert getattr(twin, name, None) == value, f"{name}: {value!r} in {mqh}, {getattr(twin, name, None)!r} in twin"

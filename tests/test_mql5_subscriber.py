@@ -206,5 +206,6 @@ def test_poll_does_bounded_work_and_hooks_see_every_bar_in_order(ctx):
     assert poll_until(lambda: (per_poll.append(sub.Poll()), pub.serve()), lambda: len(sub.seen) == 100)
     assert [q for _, _, q in sub.seen] == list(range(1, 101))  # every bar, in order: catch-up included
     assert max(per_poll) <= 8 and sum(per_poll) == 100 and sub.Gaps("EURUSD", H1) == 0
+    assert len(sub.m_zmtp.m_in) <= 2 * 4096  # consumed bytes are dropped: the input buffer stays bounded
     sub.Stop()
     pub.close()

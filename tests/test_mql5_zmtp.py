@@ -296,6 +296,29 @@ def test_any_split_of_any_frames_gives_the_same_messages(messages, pings, data):
     assert z.IsReady() and z.m_pongs_out == len(messages) * min(1, len(pings))
 
 
+def test_ping_gets_a_pong_with_its_context_and_other_commands_are_ignored():
+    z = _ready_twin()
+    data = (command(b"PING", b"\x00\x0aabc") + command(b"PING", b"\x00\x00" + bytes(range(20)))
+            + command(b"PING") + command(b"FUTURE", b"x") + command(b"PONG", b"abc") + frame(0, b"m"))
+    assert _feed(z, data, []) == [[b"m"]]
+    pongs = command(b"PONG", b"abc") + command(b"PONG", bytes(range(16))) + command(b"PONG")
+    assert bytes(z.m_out[:z.m_out_len]) == pongs  # unsent here (no socket): what Flush would send
+    assert (z.PingsIn(), z.PongsOut(), z.PongsIn()) == (3, 3, 1) and z.IsReady()
+
+
+def test_what_we_send_is_the_zmtp_we_mean():
+    z = Z.CZmtpSubscriber()
+    z.QueueGreeting()
+    z.m_peer_minor = 1
+    z.QueueReady()
+    z.QueueSubscription("mt5bridge/")
+    z.m_peer_minor = 0
+    z.QueueSubscription("mt5bridge/")
+    z.QueueFrame(0, mql5.uchar_array(b"x" * 300), 300)
+    assert bytes(z.m_out[:z.m_out_len]) == (greeting(1) + ready(b"SUB") + command(b"SUBSCRIBE", b"mt5bridge/")
+                                            + frame(0, b"\x01mt5bridge/") + frame(0, b"x" * 300))
+
+
 @settings(max_examples=300, deadline=None)
 @given(junk=st.binary(max_size=400), data=st.data())
 def test_any_bytes_never_raise(junk, data):
