@@ -337,7 +337,7 @@ class CZmtpSubscriber:
         if not SocketIsConnected(self.m_socket):
             self.Fail("connection closed by the peer")
             return -1
-        if self.m_in_len - self.m_in_pos > self.m_max_frame_bytes + 9:
+        if self.m_state == ZMTP_READY and self.FrameBuffered():
             return 0
         readable = SocketIsReadable(self.m_socket)
         want = self.m_read_budget if readable > self.m_read_budget else readable
@@ -445,6 +445,16 @@ class CZmtpSubscriber:
         size = n
         body_at = self.m_in_pos + header
         return 1, flags, body_at, size
+
+    def FrameBuffered(self) -> bool:
+        avail = self.m_in_len - self.m_in_pos
+        if avail < 1:
+            return False
+        header = 9 if (self.m_in[self.m_in_pos] & ZMTP_FLAG_LONG) != 0 else 2
+        if avail < header:
+            return False
+        n = ZmtpReadU64BE(self.m_in, self.m_in_pos + 1) if header == 9 else self.m_in[self.m_in_pos + 1]
+        return n <= avail - header
 
     def CommandName(self, at: int, size: int) -> str:
         if size < 1:

@@ -175,6 +175,7 @@ private:
    bool              ReadGreeting(void);
    bool              ReadReady(void);
    int               ParseFrame(int &flags, int &body_at, int &size);
+   bool              FrameBuffered(void);
    string            CommandName(const int at, const int size);
    string            Property(const int at, const int size, const string wanted);
    bool              HandleCommand(const int at, const int size);
@@ -467,8 +468,9 @@ int CZmtpSubscriber::ReadAvailable(void)
       Fail("connection closed by the peer");
       return -1;
      }
-   // a whole frame already waiting is parsed before more is read: the buffer stays bounded
-   if(m_in_len - m_in_pos > m_max_frame_bytes + 9)
+   // what is buffered is parsed before more is read: the buffer stays within a frame and a read budget, and
+   // a slow reader leaves the bytes in TCP, so the publisher's high-water mark drops and we see gaps
+   if(m_state == ZMTP_READY && FrameBuffered())
       return 0;
    uint readable = SocketIsReadable(m_socket);
    int want = (readable > (uint)m_read_budget) ? m_read_budget : (int)readable;
@@ -604,6 +606,19 @@ int CZmtpSubscriber::ParseFrame(int &flags, int &body_at, int &size)
    size = (int)n;
    body_at = m_in_pos + header;
    return 1;
+  }
+
+// Whether a whole frame (header and body) is buffered; its validity is ParseFrame's business.
+bool CZmtpSubscriber::FrameBuffered(void)
+  {
+   int avail = m_in_len - m_in_pos;
+   if(avail < 1)
+      return false;
+   int header = ((m_in[m_in_pos] & ZMTP_FLAG_LONG) != 0) ? 9 : 2;
+   if(avail < header)
+      return false;
+   ulong n = (header == 9) ? ZmtpReadU64BE(m_in, m_in_pos + 1) : (ulong)m_in[m_in_pos + 1];
+   return n <= (ulong)(avail - header);
   }
 
 // A command body starts with its name: one length byte, then the name. "" when malformed.
