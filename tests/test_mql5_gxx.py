@@ -3,6 +3,8 @@ type errors found at their own file and line."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mql5check import gate, gxx
@@ -57,3 +59,13 @@ def test_planted_type_errors_are_found_at_their_line(name):
     assert not ok
     where = [f"{path}:{line + k}:" for k in range(old.count("\n") + 3)]  # a missing return: at the '}'
     assert any(w in log for w in where), log
+
+
+def test_the_documented_example_compiles():
+    """docs/MQL5.md's example EA passes the gate and the type check, so the documentation cannot rot."""
+    blocks = re.findall(r"```mql5\n(.*?)```", (gate.ROOT / "docs" / "MQL5.md").read_text(), re.S)
+    assert len(blocks) == 1
+    path = "mql5/Experts/DocExample.mq5"
+    assert [p for p in gate.check({path: blocks[0]}) if p.path == path] == []
+    ok, log = gxx.compile_all({path: blocks[0]}, only=[path])
+    assert ok, log
