@@ -148,6 +148,38 @@ def test_publisher_restart(ctx, keeps_state):
     pub.close()
 
 
+def test_heartbeats_reveal_a_lost_tail_and_a_restart_but_a_cached_old_one_is_passed_over(ctx):
+    pub = LvcPublisher(ctx)
+    sub = start(pub.port, "mt5bridge/")
+    run(sub, pub, subscribed(pub, 1))
+
+    def beat(last: int) -> None:
+        pub.heartbeat(5000, (wire.StreamStatus("EURUSD", H1, wire.STATUS_CONNECTED, T0, last, 1),))
+        n = sub.Heartbeats()
+        run(sub, pub, lambda: sub.Heartbeats() == n + 1)
+
+    for k in (1, 2):
+        pub.latent("EURUSD", "H1", H1, k, T0 + 3600 * k)
+    run(sub, pub, lambda: len(sub.seen) == 2)
+    beat(4)  # bars 3 and 4 were sent before this heartbeat and never came: a gap no later message would show
+    assert (stream(sub).missed, stream(sub).gap_events) == (2, 1)
+    pub.latent("EURUSD", "H1", H1, 5, T0 + 3600 * 5)
+    run(sub, pub, lambda: len(sub.seen) == 3)
+    assert (stream(sub).missed, stream(sub).gap_events) == (2, 1)  # not counted twice
+
+    sub.m_zmtp.Disconnect("test: the connection drops")  # the cache re-sends bar 5 and the heartbeat saying 4,
+    run(sub, pub, lambda: sub.Heartbeats() == 2 and stream(sub).resends == 1)  # which is older than bar 5
+    assert not stream(sub).rebase and stream(sub).restarts == 0
+
+    beat(1)  # a newer heartbeat behind us: the daemon lost its state
+    assert stream(sub).rebase
+    pub.latent("EURUSD", "H1", H1, 1, T0 + 3600 * 5)  # its first bar again: the same bar, taken as the baseline
+    run(sub, pub, lambda: len(sub.seen) == 4)
+    s = stream(sub)
+    assert (s.restarts, s.missed, s.latest.stream_sequence, s.rebase) == (1, 2, 1, False)
+    pub.close()
+
+
 def test_staleness_follows_the_heartbeat(ctx, clock):
     pub = LvcPublisher(ctx)
     sub = start(pub.port, "mt5bridge/")

@@ -47,6 +47,7 @@ class LvcPublisher:
         self.cache: dict[bytes, bytes] = {}
         self.subscriptions: list[bytes] = []
         self.sequence = 0
+        self.clock_ms = 1_700_000_000_000  # publish_time_ms: one ms later for every message, as a clock would
 
     def serve(self) -> None:
         while not self.sock.closed:
@@ -68,13 +69,16 @@ class LvcPublisher:
     def latent(self, symbol: str, tf_name: str, tf: int, stream_sequence: int, bar_time: int,
                flags: int = wire.FLAG_WARM, z: int = 4) -> wire.LatentMessage:
         self.sequence += 1
-        msg = wire.LatentMessage(self.sequence, 1_700_000_000_000 + self.sequence, symbol, tf, flags, bar_time,
+        self.clock_ms += 1
+        msg = wire.LatentMessage(self.sequence, self.clock_ms, symbol, tf, flags, bar_time,
                                  stream_sequence, 0.25, 50.0, tuple(float(k) for k in range(z)))
         self.send(wire.latent_topic(symbol, tf_name), wire.encode(msg))
         return msg
 
     def heartbeat(self, interval_ms: int, streams: tuple[wire.StreamStatus, ...] = ()) -> None:
-        self.send(wire.HEARTBEAT_TOPIC, wire.encode(wire.HeartbeatMessage(self.sequence, 1, interval_ms, streams)))
+        self.clock_ms += 1
+        beat = wire.HeartbeatMessage(self.sequence, self.clock_ms, interval_ms, streams)
+        self.send(wire.HEARTBEAT_TOPIC, wire.encode(beat))
 
     def close(self) -> None:
         self.sock.close(0)

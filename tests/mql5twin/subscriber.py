@@ -23,6 +23,8 @@ class Mt5bStreamState:
     gap_events: int = 0
     resends: int = 0
     restarts: int = 0
+    last_sequence: int = 0
+    rebase: bool = False
 
 
 class CMt5BridgeSubscriber:
@@ -108,6 +110,7 @@ class CMt5BridgeSubscriber:
             Mt5bCopyHeartbeat(self.m_beat, self.m_last_beat)
             self.m_has_beat = True
             self.m_beats += 1
+            self.CheckHeartbeat(self.m_last_beat)
             self.OnHeartbeat(self.m_last_beat)
             return False
         self.m_latents += 1
@@ -120,25 +123,41 @@ class CMt5BridgeSubscriber:
         i = self.FindStream(m.symbol, m.timeframe)
         if i < 0:
             i = self.AddStream(m.symbol, m.timeframe)
-        s = self.m_streams[i]
-        if s.has_latest:
-            last = s.latest.stream_sequence
-            if m.stream_sequence <= last:
-                if m.bar_time <= s.latest.bar_time:
-                    s.resends += 1
-                    return False
-                s.restarts += 1
-                self.OnConnectionEvent(StringFormat(
-                    "%s %s: stream_sequence went back from %I64u to %I64u with a newer bar; the publisher started over",
-                    m.symbol, Mt5bTimeframeName(m.timeframe), last, m.stream_sequence))
+        if self.m_streams[i].has_latest:
+            last = self.m_streams[i].last_sequence
+            restarted = self.m_streams[i].rebase or (m.stream_sequence <= self.m_streams[i].latest.stream_sequence
+                                                     and m.bar_time > self.m_streams[i].latest.bar_time)
+            if restarted:
+                self.m_streams[i].restarts += 1
+                self.OnConnectionEvent(StringFormat("%s %s: the publisher started over (stream_sequence %I64u after %I64u)",
+                                                    m.symbol, Mt5bTimeframeName(m.timeframe), m.stream_sequence, last))
+            elif m.stream_sequence <= last:
+                self.m_streams[i].resends += 1
+                return False
             elif m.stream_sequence > last + 1:
-                s.missed += m.stream_sequence - last - 1
-                s.gap_events += 1
-        Mt5bCopyLatent(m, s.latest)
-        s.has_latest = True
-        s.received_ms = ZmtpNow()
-        s.received += 1
+                self.m_streams[i].missed += m.stream_sequence - last - 1
+                self.m_streams[i].gap_events += 1
+        Mt5bCopyLatent(m, self.m_streams[i].latest)
+        self.m_streams[i].has_latest = True
+        self.m_streams[i].last_sequence = m.stream_sequence
+        self.m_streams[i].rebase = False
+        self.m_streams[i].received_ms = ZmtpNow()
+        self.m_streams[i].received += 1
         return True
+
+    def CheckHeartbeat(self, beat: Mt5bHeartbeat) -> None:
+        for k in range(ArraySize(beat.streams)):
+            i = self.FindStream(beat.streams[k].symbol, beat.streams[k].timeframe)
+            if i < 0 or not self.m_streams[i].has_latest or \
+                    beat.publish_time_ms <= self.m_streams[i].latest.publish_time_ms:
+                continue
+            told = beat.streams[k].last_stream_sequence
+            if told < self.m_streams[i].latest.stream_sequence:
+                self.m_streams[i].rebase = True
+            elif told > self.m_streams[i].last_sequence:
+                self.m_streams[i].missed += told - self.m_streams[i].last_sequence
+                self.m_streams[i].gap_events += 1
+                self.m_streams[i].last_sequence = told
 
     def CountMalformed(self, why: str) -> None:
         self.m_malformed += 1
@@ -164,6 +183,8 @@ class CMt5BridgeSubscriber:
         self.m_streams[i].gap_events = 0
         self.m_streams[i].resends = 0
         self.m_streams[i].restarts = 0
+        self.m_streams[i].last_sequence = 0
+        self.m_streams[i].rebase = False
         return i
 
     def FindBeatStream(self, symbol: str, tf: int) -> int:
@@ -215,6 +236,8 @@ class CMt5BridgeSubscriber:
         out.gap_events = src.gap_events
         out.resends = src.resends
         out.restarts = src.restarts
+        out.last_sequence = src.last_sequence
+        out.rebase = src.rebase
         return True
 
     def PublisherStatus(self, symbol: str, tf: int) -> int | None:

@@ -32,7 +32,9 @@ struct Mt5bStreamState
    ulong             missed;            // bars lost: the sum of the jumps in stream_sequence
    ulong             gap_events;        // how many jumps
    ulong             resends;           // not newer than the latest (last-value cache after a reconnect): ignored
-   ulong             restarts;          // sequence went back with a newer bar: the publisher started over
+   ulong             restarts;          // the publisher started over without its state: a new baseline
+   ulong             last_sequence;     // the newest stream_sequence accounted for, received or counted lost
+   bool              rebase;            // a heartbeat showed a restart: take the next message as the baseline
   };
 
 class CMt5BridgeSubscriber
@@ -58,6 +60,7 @@ protected:
 
    bool              Handle(ZmtpMessage &msg);
    bool              Track(const Mt5bLatent &m);
+   void              CheckHeartbeat(const Mt5bHeartbeat &beat);
    void              CountMalformed(const string why);
    int               FindStream(const string symbol, const uint tf);
    int               AddStream(const string symbol, const uint tf);
@@ -175,6 +178,7 @@ bool CMt5BridgeSubscriber::Handle(ZmtpMessage &msg)
       Mt5bCopyHeartbeat(m_beat, m_last_beat);
       m_has_beat = true;
       m_beats++;
+      CheckHeartbeat(m_last_beat);
       OnHeartbeat(m_last_beat);
       return false;
      }
@@ -185,8 +189,9 @@ bool CMt5BridgeSubscriber::Handle(ZmtpMessage &msg)
    return true;
   }
 
-// Sequence bookkeeping (docs/PROTOCOL.md): a jump is a gap; not newer is a re-send, ignored; not newer but
-// with a newer bar means the publisher lost its state and started over: a new baseline, not a gap.
+// Sequence bookkeeping (docs/PROTOCOL.md): a jump is a gap; not newer is a re-send (the last-value cache after a
+// reconnect), ignored. A publisher that lost its state counts again from 1: shown by a heartbeat (rebase) or by
+// a sequence that goes back with a newer bar; the message becomes the new baseline, neither a gap nor a re-send.
 bool CMt5BridgeSubscriber::Track(const Mt5bLatent &m)
   {
    int i = FindStream(m.symbol, m.timeframe);
@@ -194,31 +199,59 @@ bool CMt5BridgeSubscriber::Track(const Mt5bLatent &m)
       i = AddStream(m.symbol, m.timeframe);
    if(m_streams[i].has_latest)
      {
-      ulong last = m_streams[i].latest.stream_sequence;
-      if(m.stream_sequence <= last)
+      ulong last = m_streams[i].last_sequence;
+      bool restarted = m_streams[i].rebase || (m.stream_sequence <= m_streams[i].latest.stream_sequence
+                                               && m.bar_time > m_streams[i].latest.bar_time);
+      if(restarted)
         {
-         if(m.bar_time <= m_streams[i].latest.bar_time)
+         m_streams[i].restarts++;
+         OnConnectionEvent(StringFormat("%s %s: the publisher started over (stream_sequence %I64u after %I64u)",
+                                        m.symbol, Mt5bTimeframeName(m.timeframe), m.stream_sequence, last));
+        }
+      else
+         if(m.stream_sequence <= last)
            {
             m_streams[i].resends++;
             return false;
            }
-         m_streams[i].restarts++;
-         OnConnectionEvent(StringFormat("%s %s: stream_sequence went back from %I64u to %I64u with a newer bar;"
-                                        " the publisher started over", m.symbol, Mt5bTimeframeName(m.timeframe),
-                                        last, m.stream_sequence));
-        }
-      else
-         if(m.stream_sequence > last + 1)
-           {
-            m_streams[i].missed += m.stream_sequence - last - 1;
-            m_streams[i].gap_events++;
-           }
+         else
+            if(m.stream_sequence > last + 1)
+              {
+               m_streams[i].missed += m.stream_sequence - last - 1;
+               m_streams[i].gap_events++;
+              }
      }
    Mt5bCopyLatent(m, m_streams[i].latest);
    m_streams[i].has_latest = true;
+   m_streams[i].last_sequence = m.stream_sequence;
+   m_streams[i].rebase = false;
    m_streams[i].received_ms = ZmtpNow();
    m_streams[i].received++;
    return true;
+  }
+
+// A heartbeat published after our newest latent of a stream tells two things no latent would (PROTOCOL.md):
+// its last_stream_sequence ahead of ours is a gap (those messages were sent before it, on the same ordered
+// connection, and lost); behind ours, the publisher lost its state. An older heartbeat (the cache re-sends the
+// last one on reconnect, possibly from before our newest latent) says nothing about it and is passed over.
+void CMt5BridgeSubscriber::CheckHeartbeat(const Mt5bHeartbeat &beat)
+  {
+   for(int k = 0; k < ArraySize(beat.streams); k++)
+     {
+      int i = FindStream(beat.streams[k].symbol, beat.streams[k].timeframe);
+      if(i < 0 || !m_streams[i].has_latest || beat.publish_time_ms <= m_streams[i].latest.publish_time_ms)
+         continue;
+      ulong told = beat.streams[k].last_stream_sequence;
+      if(told < m_streams[i].latest.stream_sequence)
+         m_streams[i].rebase = true;
+      else
+         if(told > m_streams[i].last_sequence)
+           {
+            m_streams[i].missed += told - m_streams[i].last_sequence;
+            m_streams[i].gap_events++;
+            m_streams[i].last_sequence = told;
+           }
+     }
   }
 
 void CMt5BridgeSubscriber::CountMalformed(const string why)
@@ -250,6 +283,8 @@ int CMt5BridgeSubscriber::AddStream(const string symbol, const uint tf)
    m_streams[i].gap_events = 0;
    m_streams[i].resends = 0;
    m_streams[i].restarts = 0;
+   m_streams[i].last_sequence = 0;
+   m_streams[i].rebase = false;
    return i;
   }
 
@@ -314,6 +349,8 @@ bool CMt5BridgeSubscriber::Stream(const string symbol, const ENUM_TIMEFRAMES tf,
    out.gap_events = m_streams[i].gap_events;
    out.resends = m_streams[i].resends;
    out.restarts = m_streams[i].restarts;
+   out.last_sequence = m_streams[i].last_sequence;
+   out.rebase = m_streams[i].rebase;
    return true;
   }
 
