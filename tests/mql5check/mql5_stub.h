@@ -63,7 +63,6 @@ template <typename T> int ArraySize(const MqlArray<T> &array);
 template <typename T> int ArrayResize(MqlArray<T> &array, int new_size, int reserve_size = 0);
 template <typename T> int ArrayCopy(MqlArray<T> &dst_array, const MqlArray<T> &src_array, int dst_start = 0,
                                    int src_start = 0, int count = WHOLE_ARRAY);
-template <typename T, typename V> int ArrayInitialize(MqlArray<T> &array, V value);
 // Conversion and String Functions
 string CharArrayToString(const MqlArray<uchar> &array, int start = 0, int count = -1, uint codepage = 0);
 int StringToCharArray(const string &text_string, MqlArray<uchar> &array, int start = 0, int count = -1,

@@ -99,12 +99,6 @@ def ArrayCopy(dst, src, dst_start: int = 0, src_start: int = 0, count: int = WHO
     return count
 
 
-def ArrayInitialize(array, value) -> int:
-    for i in range(len(array)):
-        array[i] = value
-    return len(array)
-
-
 # --- strings
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .mql5 import (ArrayCopy, ArrayInitialize, ArrayResize, ArraySize, CharArrayToString, CP_UTF8, GetLastError,
+from .mql5 import (ArrayCopy, ArrayResize, ArraySize, CharArrayToString, CP_UTF8, GetLastError,
                    GetTickCount64, INVALID_HANDLE, IntegerToString, ResetLastError, SocketClose, SocketConnect,
                    SocketCreate, SocketIsConnected, SocketIsReadable, SocketRead, SocketSend, SocketTimeouts,
                    StringFormat, StringLen, StringSubstr, StringToCharArray, StringToLower, uchar_array)
@@ -572,7 +572,8 @@ class CZmtpSubscriber:
 
     def QueueGreeting(self) -> None:
         g = uchar_array(ZMTP_GREETING_BYTES)
-        ArrayInitialize(g, 0)
+        for i in range(ZMTP_GREETING_BYTES):
+            g[i] = 0
         g[0] = 0xFF
         g[9] = 0x7F
         g[10] = 3

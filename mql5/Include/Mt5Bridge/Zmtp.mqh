@@ -783,7 +783,8 @@ void CZmtpSubscriber::QueueCommand(const string name, const uchar &data[], const
 void CZmtpSubscriber::QueueGreeting(void)
   {
    uchar g[ZMTP_GREETING_BYTES];
-   ArrayInitialize(g, 0);
+   for(int i = 0; i < ZMTP_GREETING_BYTES; i++)
+      g[i] = 0;   // padding, mechanism's tail, as-server = 0 and filler
    g[0] = 0xFF;
    g[9] = 0x7F;
    g[10] = 3;
@@ -792,7 +793,6 @@ void CZmtpSubscriber::QueueGreeting(void)
    g[13] = 'U';
    g[14] = 'L';
    g[15] = 'L';
-   // g[32] as-server = 0; filler zeros
    QueueBytes(g, 0, ZMTP_GREETING_BYTES);
   }
 
