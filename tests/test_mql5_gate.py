@@ -75,6 +75,7 @@ PLANTED = {
     "nullptr": ("void F() { Print(nullptr); }", "nullptr"),
     "include": ("#include <Mt5Bridge/Nope.mqh>\n", "no such file"),
     "exceptions": ("void F() { try { F(); } catch(...) { } }", "no exceptions"),
+    "adjacent_literals": ('string s = "a" "b";', "join them with +"),
 }
 
 

@@ -144,6 +144,7 @@ FORBIDDEN_NODES = {
     "namespace_definition": "keep to plain MQL5: no namespaces",
     "using_declaration": "no 'using' in MQL5",
     "nullptr": "MQL5 has NULL, not nullptr",
+    "concatenated_string": "adjacent string literals: join them with + (not sure MQL5 concatenates them)",
 }
 
 

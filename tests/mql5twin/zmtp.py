@@ -295,8 +295,10 @@ class CZmtpSubscriber:
             return self.Fail(StringFormat("SocketCreate failed (error %d)", GetLastError()))
         if not SocketConnect(self.m_socket, self.m_host, self.m_port, self.m_connect_timeout_ms):
             error = GetLastError()
-            hint = (": sockets are not allowed here (an indicator?) or the address is not in"
-                    " Tools > Options > Expert Advisors > Allow WebRequest for listed URL") if error == 4014 else ""
+            hint = ""
+            if error == 4014:
+                hint = ": sockets are not allowed here (an indicator?) or the address is not in "
+                hint += "Tools > Options > Expert Advisors > Allow WebRequest for listed URL"
             return self.Fail(StringFormat("cannot connect to %s (error %d)%s", self.Endpoint(), error, hint))
         SocketTimeouts(self.m_socket, 200, 200)
         self.ResetBuffers()

@@ -415,8 +415,12 @@ bool CZmtpSubscriber::Connect(void)
    if(!SocketConnect(m_socket, m_host, m_port, m_connect_timeout_ms))
      {
       int error = GetLastError();
-      string hint = (error == 4014) ? ": sockets are not allowed here (an indicator?) or the address is not in"
-                    " Tools > Options > Expert Advisors > Allow WebRequest for listed URL" : "";
+      string hint = "";
+      if(error == 4014)
+        {
+         hint = ": sockets are not allowed here (an indicator?) or the address is not in ";
+         hint += "Tools > Options > Expert Advisors > Allow WebRequest for listed URL";
+        }
       return Fail(StringFormat("cannot connect to %s (error %d)%s", Endpoint(), error, hint));
      }
    SocketTimeouts(m_socket, 200, 200);   // bounds a SocketSend to a peer that stopped reading
