@@ -63,13 +63,11 @@ void CMonitorBridge::OnLatent(const Mt5bLatent &msg)
    // msg.recon_error       reconstruction error (valid when scored)
    // msg.anomaly_pct       percent of training errors <= recon_error (valid when scored)
    // this_bar              false for catch-up bars and when the chart has not closed the bar yet
-   // Example:
-   // if(this_bar && scored && msg.anomaly_pct > 99.0)
-   //    Print("unusual bar at ", TimeToString(msg.bar_time));
-   //==================================================================
+   // An example, to replace with your own:
    if(this_bar && scored && msg.anomaly_pct > 99.0)
       PrintFormat("Mt5BridgeMonitor: %s %s bar %s is unusual (anomaly %.1f%%)", msg.symbol,
                   Mt5bTimeframeName(msg.timeframe), TimeToString(msg.bar_time), (double)msg.anomaly_pct);
+   //=== END OF YOUR LOGIC ============================================
   }
 
 CMonitorBridge g_bridge;
@@ -83,8 +81,8 @@ string LatentText(const Mt5bLatent &m)
    for(int k = 0; k < z; k++)
       norm += (double)m.latent[k] * (double)m.latent[k];
    string s = StringFormat("z[%d]", z);
-   for(int k = 0; k < z && k < InpShowZ; k++)
-      s += StringFormat(" %+.2f", (double)m.latent[k]);
+   for(int j = 0; j < z && j < InpShowZ; j++)
+      s += StringFormat(" %+.2f", (double)m.latent[j]);
    if(z > InpShowZ)
       s += " ...";
    return s + StringFormat("   |z| %.2f", MathSqrt(norm));
