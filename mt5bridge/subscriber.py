@@ -2,7 +2,7 @@
 
 Per topic it delivers messages in stream_sequence order, drops re-sends it already delivered, and on a gap holds
 newer messages back and asks the publisher to re-send the missing ones (a subscription to
-`mt5bridge/resend/<SYMBOL>/<TF>/<N>`, docs/PROTOCOL.md); a gap not filled within `gap_timeout_s` is reported and
+`mt5bridge/resend/<SYMBOL>/<TF>/<N>`, docs/PROTOCOL.md); a gap not filled within `gap_timeout_s` (30 s: long enough for a daemon restart) is reported and
 skipped. Heartbeats reveal gaps no later message would show, and silence reveals a dead publisher.
 `mt5bridge subscribe` drives this with a `zmq_io.Subscriber`; tests drive it directly.
 """
@@ -36,7 +36,7 @@ class _Topic:
 
 
 class SubscriberLogic:
-    def __init__(self, gap_timeout_s: float = 5.0, default_interval_s: float = 5.0):
+    def __init__(self, gap_timeout_s: float = 30.0, default_interval_s: float = 5.0):
         self.gap_timeout_s = gap_timeout_s
         self.interval_s = default_interval_s
         self.topics: dict[str, _Topic] = {}
@@ -146,6 +146,8 @@ class SubscriberLogic:
         for s in message.streams:
             topic = wire.latent_topic(s.symbol, names.get(s.timeframe, str(s.timeframe)))
             state = self.topics.get(topic)
+            if state is not None and message.sequence < state.last_global:
+                continue  # older than the newest latent we hold (e.g. re-sent after a reconnect): says nothing new
             if state is not None and state.last is not None and s.last_stream_sequence < state.last:
                 self.counts["reset"] += 1  # the publisher counts from scratch: its state was lost
                 self.topics[topic] = _Topic()

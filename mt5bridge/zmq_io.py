@@ -91,6 +91,9 @@ class Publisher:
         self.sent = 0
         self.dropped = 0  # messages that at least one subscriber did not get (it was at its high-water mark)
         self.on_drop: Callable[[], None] | None = None
+        # Heartbeats are not cached: a subscription to them gets a fresh one from this callable (topic, payload),
+        # since a cached heartbeat can be older than the latent re-sent with it and would look like a reset.
+        self.fresh_heartbeat: Callable[[], tuple[str, bytes]] | None = None
 
     def _setup_curve(self, keys: CurveServerKeys) -> None:
         try:
@@ -167,6 +170,10 @@ class Publisher:
         for topic, ring in self.cache.items():
             if topic.startswith(prefix) and ring:
                 self._send(topic.encode(), ring[-1][1])
+        if self.fresh_heartbeat is not None:
+            topic, payload = self.fresh_heartbeat()
+            if topic.startswith(prefix):
+                self._send(topic.encode(), payload)
 
     def close(self) -> None:
         if self.authenticator is not None:

@@ -43,14 +43,14 @@ class Recorder:
 
     def __init__(self, endpoint: str, topics=("mt5bridge/",), **kwargs):
         self.sub = Subscriber(endpoint, topics, **kwargs)
-        self.logic = SubscriberLogic(gap_timeout_s=5.0)
+        self.logic = SubscriberLogic(gap_timeout_s=30.0)
         self.messages: list[LatentMessage] = []
         self.events = []
 
     def drain(self, seconds: float = 0.15, until=None, pump=None) -> None:
         """Read for `seconds` of real time (or until `until()` holds, within 10 s); `pump()` runs between reads
         (e.g. the publisher answering subscriptions while the daemon is idle)."""
-        deadline = time.monotonic() + (10.0 if until else seconds)
+        deadline = time.monotonic() + (30.0 if until else seconds)
         while time.monotonic() < deadline:
             if pump:
                 pump()

@@ -61,6 +61,7 @@ class Daemon:
         self.publisher = Publisher(pc.endpoint, sndhwm=pc.sndhwm, zmq_heartbeat_ms=pc.zmq_heartbeat_ms,
                                    history=pc.history, curve=curve, insecure_bind=pc.insecure_bind)
         self.publisher.on_drop = self.metrics.dropped
+        self.publisher.fresh_heartbeat = lambda: (HEARTBEAT_TOPIC, encode(self._heartbeat_message()))
         self.next_heartbeat = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
@@ -290,6 +291,9 @@ class Daemon:
             self.on_publish(message)
 
     def _heartbeat(self) -> None:
+        self.publisher.publish(HEARTBEAT_TOPIC, encode(self._heartbeat_message()), cache=False)
+
+    def _heartbeat_message(self) -> HeartbeatMessage:
         statuses = []
         for s in self.streams:
             status = (STATUS_CONNECTED if s.connected else 0) | (STATUS_ERROR if s.error else 0) | \
@@ -297,9 +301,8 @@ class Daemon:
                 (STATUS_CATCHING_UP if s.catching_up else 0)
             statuses.append(StreamStatus(s.config.symbol, s.tf.code, status, s.last_bar_time or 0,
                                          s.stream_sequence, s.last_poll_ms))
-        beat = HeartbeatMessage(self.sequence, int(self.clock() * 1000),
+        return HeartbeatMessage(self.sequence, int(self.clock() * 1000),
                                 int(self.config.publisher.heartbeat_interval_s * 1000), tuple(statuses))
-        self.publisher.publish(HEARTBEAT_TOPIC, encode(beat))
 
     def _persist(self) -> None:
         state = DaemonState(sequence=self.sequence)
