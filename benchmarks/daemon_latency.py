@@ -120,7 +120,8 @@ def main() -> None:
         result.update(date=date.today().isoformat(), host=platform.node(), command=" ".join(sys.argv))
         print(json.dumps(result))
         print(f"| daemon bar->wire | {result['preset']} | {streams} streams | {result['device']} | "
-              f"p50 {result['p50_ms']:.2f} ms | p99 {result['p99_ms']:.2f} ms | peak RSS {result['peak_rss_mib']:.0f} MiB |")
+              f"p50 {result['p50_ms']:.2f} ms | p99 {result['p99_ms']:.2f} ms | "
+              f"peak RSS {result['peak_rss_mib']:.0f} MiB |")
 
 
 if __name__ == "__main__":

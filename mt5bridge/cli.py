@@ -97,7 +97,8 @@ def history(
     source: str = typer.Option(..., "--source", help="mt5 | mt5rpyc://HOST:PORT | a bar file (CSV, MT4/MT5 export, "
                                "Parquet; .gz too) to convert."),
     out: Path = typer.Option(..., "--out", help="Parquet file to create, or to extend with newer closed bars."),
-    date_from: Optional[str] = typer.Option(None, "--from", help="First bar open time, server time (YYYY-MM-DD[ HH:MM])."),
+    date_from: Optional[str] = typer.Option(None, "--from",
+                                            help="First bar open time, server time (YYYY-MM-DD[ HH:MM])."),
     date_to: Optional[str] = typer.Option(None, "--to", help="Only bars opening before this server time."),
     file_format: Optional[str] = typer.Option(None, "--format", help="File source format: mt5, mt4, csv, parquet "
                                               "(default: sniffed)."),

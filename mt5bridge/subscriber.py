@@ -2,8 +2,9 @@
 
 Per topic it delivers messages in stream_sequence order, drops re-sends it already delivered, and on a gap holds
 newer messages back and asks the publisher to re-send the missing ones (a subscription to
-`mt5bridge/resend/<SYMBOL>/<TF>/<N>`, docs/PROTOCOL.md); a gap not filled within `gap_timeout_s` (30 s: long enough for a daemon restart) is reported and
-skipped. Heartbeats reveal gaps no later message would show, and silence reveals a dead publisher.
+`mt5bridge/resend/<SYMBOL>/<TF>/<N>`, docs/PROTOCOL.md); a gap not filled within `gap_timeout_s` (30 s: long
+enough for a daemon restart) is reported and skipped. Heartbeats reveal gaps no later message would show, and
+silence reveals a dead publisher.
 `mt5bridge subscribe` drives this with a `zmq_io.Subscriber`; tests drive it directly.
 """
 

@@ -95,7 +95,6 @@ def test_stalled_subscriber_never_slows_processing(tmp_path, model):
         stalled.connect(daemon.publisher.endpoint)
         time.sleep(0.2)
         h.clock.advance(400 * HOUR)  # a long outage's catch-up: 400 bars in one cycle
-        started = time.perf_counter()
         daemon.cycle()
         assert daemon.published == len(h.closed_times()) - (START - 1) > 250  # every bar, none waited for
         assert daemon.publisher.dropped > 0, "messages the stalled subscriber could not take are counted"

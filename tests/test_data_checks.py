@@ -61,7 +61,8 @@ def test_gaps_are_reported_and_classified_not_filled():
     assert [g.kind for g in report.gaps] == ["intraday", "intraday", "weekend", "holiday", "holiday", "holiday"]
     assert report.gaps[0].missing == 1 and report.gaps[2].missing == 48
     assert report.count("weekend") == 1 and report.count() == 6 and report.missing("weekend") == 48
-    assert "6 gaps" in report.summary() and "largest: 2021.12.24 15:00 -> 2021.12.28 09:00 (89 bars, holiday)" in report.summary()
+    summary = report.summary()
+    assert "6 gaps" in summary and "largest: 2021.12.24 15:00 -> 2021.12.28 09:00 (89 bars, holiday)" in summary
 
 
 def test_monthly_gaps_use_calendar_months():

@@ -79,7 +79,8 @@ def test_catch_up_survives_bars_opening_between_pages():
     bars = synthetic_bars(3000, weekends=False)
     sim = Mt5Simulator(maxbars=100_000)
     # Every copy_rates call moves the market on by one bar, so positions shift between pages.
-    sim.clock = lambda: float(bars["time"][2000] + 600 + 3600 * sum(1 for c in sim.calls if c[0] == "copy_rates_from_pos"))
+    sim.clock = lambda: float(bars["time"][2000] + 600
+                              + 3600 * sum(1 for c in sim.calls if c[0] == "copy_rates_from_pos"))
     sim.add_bars("EURUSD", "H1", bars)
     with direct(sim, settings=Mt5Settings(page_bars=300)) as source:
         got = source.closed_bars_after(int(bars["time"][100]))

@@ -29,7 +29,7 @@ def test_constants_and_types_are_the_real_packages():
     sim = Mt5Simulator()
     assert sim.TIMEFRAME_H4 == 16388 and sim.RES_E_INTERNAL_FAIL_TIMEOUT == -10005  # module-style access
     with pytest.raises(AttributeError):
-        sim.NOT_A_CONSTANT
+        _ = sim.NOT_A_CONSTANT
 
 
 def test_rates_dtype_is_the_packages(market):

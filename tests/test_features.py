@@ -2,8 +2,8 @@
 streaming (bit-identical for mt5-v1), state save/restore, and feature-set lookup.
 
 Tolerances: the references below use the textbook arithmetic order, the product uses MetaQuotes' order, so they agree
-to rtol 1e-12 (CCI: 1e-9, see there). Batch and streaming use the same order and must agree exactly (mt5-v1) or to 1e-12 (robust-v1, whose
-log may round differently in numpy's vector and scalar loops)."""
+to rtol 1e-12 (CCI: 1e-9, see there). Batch and streaming use the same order and must agree exactly (mt5-v1) or
+to 1e-12 (robust-v1, whose log may round differently in numpy's vector and scalar loops)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 reports; nothing is filled in or removed.
 
 Classes (server time): "weekend" - the gap starts on Friday or Saturday, ends on Sunday or Monday and lasts less
-than 4 days; "holiday" - any other gap of 24 h or more; "intraday" - shorter gaps (daily breaks such as gold's, feed outages).
+than 4 days; "holiday" - any other gap of 24 h or more; "intraday" - shorter gaps (daily breaks such as gold's,
+feed outages).
 """
 
 from __future__ import annotations

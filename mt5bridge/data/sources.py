@@ -2,7 +2,8 @@
 
 | method | returns |
 |---|---|
-| `closed_bars_after(t)` | all closed bars with time > t (None: all), oldest first: catch-up after a restart or reconnect |
+| `closed_bars_after(t)` | all closed bars with time > t (None: all), oldest first: catch-up after a restart or
+  reconnect |
 | `last_closed_bars(n)` | the newest n closed bars: warm start |
 | `closed_bars_range(start, end, progress=None)` | closed bars with start <= time < end: history pulls |
 | `reconnect()` | after a TemporaryError: drop the connection and make a new one (no-op for files) |
@@ -160,7 +161,8 @@ def check_spacing(times: np.ndarray, tf: Timeframe, name: str) -> None:
 
 
 def open_source(spec: str, symbol: str, tf: str | int | Timeframe, *, settings: Any = None,
-                format: str | None = None, policy: str = "raise", clock: Callable[[], float] | None = None) -> BarSource:
+                format: str | None = None, policy: str = "raise",
+                clock: Callable[[], float] | None = None) -> BarSource:
     """A source from its spec: 'mt5', 'mt5rpyc://host:port', 'replay:PATH[?speed=3600&start=500]' or a file path.
 
     policy applies to files and history; terminal sources skip and log bad bars when policy is "drop".

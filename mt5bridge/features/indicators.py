@@ -87,7 +87,8 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = ATR_PERIOD) -> np.ndarray:
-    """ATR.mq5: simple mean of TR_1..TR_period at bar `period`, then the running sum ATR += (TR_i - TR_(i-period))/period."""
+    """ATR.mq5: simple mean of TR_1..TR_period at bar `period`, then the running sum
+    ATR += (TR_i - TR_(i-period)) / period."""
     tr = true_range(np.asarray(high, np.float64), np.asarray(low, np.float64), np.asarray(close, np.float64))
     return _running_mean(tr, period, begin=1)
 
@@ -108,7 +109,8 @@ def _running_mean(x: np.ndarray, period: int, begin: int) -> np.ndarray:
 
 
 def ema(price: np.ndarray, period: int) -> np.ndarray:
-    """MovingAverages.mqh ExponentialMA seeded with the first price: y_0 = p_0, y_i = p_i*a + y_(i-1)*(1-a), a = 2/(n+1)."""
+    """MovingAverages.mqh ExponentialMA seeded with the first price:
+    y_0 = p_0, y_i = p_i*a + y_(i-1)*(1-a), a = 2/(n+1)."""
     price = np.asarray(price, dtype=np.float64)
     if not len(price):
         return price.copy()

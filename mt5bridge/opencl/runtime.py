@@ -200,7 +200,7 @@ class Kernel:
         if len(args) != len(self._arg_types):
             raise TypeError(f"kernel {self.name} takes {len(self._arg_types)} arguments, got {len(args)}")
         if local_size is not None:
-            global_size = tuple(-(-g // l) * l for g, l in zip(global_size, local_size))
+            global_size = tuple(-(-g // n) * n for g, n in zip(global_size, local_size))
         if any(g == 0 for g in global_size):
             return None
         raw = [a.buffer if isinstance(a, DeviceArray) else a for a in args]
@@ -220,7 +220,7 @@ class Kernel:
         if len(args) != len(self._arg_types):
             raise TypeError(f"kernel {self.name} takes {len(self._arg_types)} arguments, got {len(args)}")
         if local_size is not None:
-            global_size = tuple(-(-g // l) * l for g, l in zip(global_size, local_size))
+            global_size = tuple(-(-g // n) * n for g, n in zip(global_size, local_size))
         if any(g == 0 for g in global_size) or not len(values):
             return
         self._kernel.set_args(*[a.buffer if isinstance(a, DeviceArray) else a for a in args])

@@ -69,7 +69,8 @@ MESSAGES = {
     RES_E_INVALID_PARAMS: "Terminal: Invalid params",
     RES_E_NO_MEMORY: "Terminal: Out of memory",
     RES_E_NOT_FOUND: "Terminal: Not found",
-    RES_E_INVALID_VERSION: "Terminal: Incompatible versions, please install the latest version of Terminal and Python module",
+    RES_E_INVALID_VERSION: (
+        "Terminal: Incompatible versions, please install the latest version of Terminal and Python module"),
     RES_E_AUTH_FAILED: "Terminal: Authorization failed",
     RES_E_UNSUPPORTED: "Terminal: Unsupported function",
     RES_E_AUTO_TRADING_DISABLED: "Auto-Trading using Python API disabled in Terminal",

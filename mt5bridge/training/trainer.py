@@ -233,7 +233,8 @@ class _Progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
-                                TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} bars/s"),
+                                TextColumn("loss {task.fields[loss]:.4f}"),
+                                TextColumn("{task.fields[rate]:.0f} bars/s"),
                                 TimeRemainingColumn(), transient=False)
             self.bar.__enter__()
             self.task = self.bar.add_task("train", total=self.total, completed=self.done, epoch=1, loss=0.0, rate=0.0)
