@@ -1,13 +1,23 @@
-"""Rough timing of one article-size training step and one live step (a first look; issue 7 does this properly)."""
+"""One article-size training step and one live step, timed: for quick comparisons of kernel settings.
+
+    MT5BRIDGE_LSTM_TILE=16x8 python benchmarks/quick_step_timing.py gpu 32
+
+Five warm training steps queued without waiting (as the trainer runs), then one read; a live step is one bar of one
+stream, waited for. Prints JSON. BENCHMARKS.md's numbers come from train_epoch.py and inference_speed.py.
+"""
 
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from mt5bridge.config import preset
-from mt5bridge.engine import make_engine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mt5bridge.config import preset  # noqa: E402
+from mt5bridge.engine import make_engine  # noqa: E402
 
 
 def main(device: str, streams: int, steps: int = 40, repeats: int = 5) -> dict:
@@ -20,7 +30,8 @@ def main(device: str, streams: int, steps: int = 40, repeats: int = 5) -> dict:
     engine.train_step(x, y, eps)  # warm-up: builds, allocates
     t0 = time.perf_counter()
     for _ in range(repeats):
-        engine.train_step(x, y, eps)
+        engine.train_step(x, y, eps, wait=False)
+    engine.collect_losses()
     train = (time.perf_counter() - t0) / repeats
     live = make_engine(cfg, streams=1, device=device)
     one = x[:1, :1]
@@ -30,10 +41,11 @@ def main(device: str, streams: int, steps: int = 40, repeats: int = 5) -> dict:
         t0 = time.perf_counter()
         live.forward(one)
         times.append(time.perf_counter() - t0)
-    return {"device": engine.device_label, "streams": streams, "K": steps, "train_step_s": train,
+    return {"device": engine.device_label, "tile": os.environ.get("MT5BRIDGE_LSTM_TILE", "default"),
+            "streams": streams, "K": steps, "train_step_s": train,
             "epoch_estimate_s_136k_bars": train * 136_418 / (streams * steps),
             "live_step_p50_ms": 1e3 * float(np.median(times))}
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], int(sys.argv[2])), indent=1))
+    print(json.dumps(main(sys.argv[1], int(sys.argv[2]))))

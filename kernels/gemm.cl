@@ -1,48 +1,68 @@
-// General matrix multiply on row-major matrices, tiled through local memory.
+// General matrix multiply on row-major matrices, for GPUs: 64x64 output tiles through local memory, each work-item
+// accumulating a 4x4 block in registers (the "2D register blocking" of Cedric Nugteren's OpenCL SGEMM tutorial).
 //   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C[M,N]
 //   op(A)[m,k] = trans_a ? A[k*lda + m] : A[m*lda + k]
 //   op(B)[k,n] = trans_b ? B[n*ldb + k] : B[k*ldb + n]
 // Offsets (in elements) let callers address one time step of a (T,B,X) array without sub-buffers.
-// beta == 0 never reads C, so C may hold garbage (or NaN) on entry.
-#define TS 16
+// beta == 0 never reads C, so C may hold garbage (or NaN) on entry. Each element is accumulated over k in the same
+// order whatever M and N are: a row's result does not depend on how many rows are computed together.
+#define TSM 64                 // rows of C per work-group
+#define TSN 64                 // columns of C per work-group
+#define TSK 16                 // reduction tile
+#define WPTM 4                 // rows per work-item
+#define WPTN 4                 // columns per work-item
+#define RTSM (TSM / WPTM)      // work-group size along m (16)
+#define RTSN (TSN / WPTN)      // work-group size along n (16)
+#define LOADS (TSM * TSK / (RTSM * RTSN))  // elements of each tile loaded per work-item (4)
 
-__kernel __attribute__((reqd_work_group_size(TS, TS, 1)))
+__kernel __attribute__((reqd_work_group_size(RTSN, RTSM, 1)))
 void gemm(const int M, const int N, const int K, const real alpha,
           __global const real* A, const int a_off, const int lda, const int trans_a,
           __global const real* B, const int b_off, const int ldb, const int trans_b,
           const real beta, __global real* C, const int c_off, const int ldc)
 {
-    const int tx = get_local_id(0);          // along n (and along k when loading A)
-    const int ty = get_local_id(1);          // along m (and along k when loading B)
-    const int n = get_group_id(0) * TS + tx;
-    const int m = get_group_id(1) * TS + ty;
-    __local real a_tile[TS][TS + 1];         // a_tile[m][k]; +1 avoids bank conflicts
-    __local real b_tile[TS][TS + 1];         // b_tile[k][n]
-    real acc = 0;
-    for (int k0 = 0; k0 < K; k0 += TS) {
-        // Transposed operands are loaded with the fast index along their contiguous dimension.
-        if (trans_a) {
-            const int ka = k0 + ty, ma = get_group_id(1) * TS + tx;
-            a_tile[tx][ty] = (ma < M && ka < K) ? A[a_off + ka * lda + ma] : (real)0;
-        } else {
-            const int ka = k0 + tx;
-            a_tile[ty][tx] = (m < M && ka < K) ? A[a_off + m * lda + ka] : (real)0;
-        }
-        if (trans_b) {
-            const int kb = k0 + tx, nb = get_group_id(0) * TS + ty;
-            b_tile[tx][ty] = (nb < N && kb < K) ? B[b_off + nb * ldb + kb] : (real)0;
-        } else {
-            const int kb = k0 + ty;
-            b_tile[ty][tx] = (n < N && kb < K) ? B[b_off + kb * ldb + n] : (real)0;
+    const int tn = get_local_id(0), tm = get_local_id(1);
+    const int tid = tm * RTSN + tn;
+    const int m0 = get_group_id(1) * TSM, n0 = get_group_id(0) * TSN;
+    __local real a_tile[TSK][TSM];     // a_tile[k][m]
+    __local real b_tile[TSK][TSN];     // b_tile[k][n]
+    real acc[WPTM][WPTN];
+    for (int i = 0; i < WPTM; ++i)
+        for (int j = 0; j < WPTN; ++j) acc[i][j] = 0;
+    for (int k0 = 0; k0 < K; k0 += TSK) {
+        for (int l = 0; l < LOADS; ++l) {
+            const int idx = tid + l * RTSM * RTSN;
+            // Each operand is read along its contiguous dimension, so a warp's loads coalesce.
+            int mm, kk;
+            if (trans_a) { kk = idx / TSM; mm = idx % TSM; } else { mm = idx / TSK; kk = idx % TSK; }
+            const int m = m0 + mm, k = k0 + kk;
+            a_tile[kk][mm] = (m < M && k < K) ? (trans_a ? A[a_off + k * lda + m] : A[a_off + m * lda + k])
+                                              : (real)0;
+            int nn;
+            if (trans_b) { nn = idx / TSK; kk = idx % TSK; } else { kk = idx / TSN; nn = idx % TSN; }
+            const int n = n0 + nn, kb = k0 + kk;
+            b_tile[kk][nn] = (n < N && kb < K) ? (trans_b ? B[b_off + n * ldb + kb] : B[b_off + kb * ldb + n])
+                                               : (real)0;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int kk = 0; kk < TS; ++kk)
-            acc += a_tile[ty][kk] * b_tile[kk][tx];
+        for (int kk = 0; kk < TSK; ++kk) {
+            real a[WPTM], b[WPTN];
+            for (int i = 0; i < WPTM; ++i) a[i] = a_tile[kk][tm + i * RTSM];
+            for (int j = 0; j < WPTN; ++j) b[j] = b_tile[kk][tn + j * RTSN];
+            for (int i = 0; i < WPTM; ++i)
+                for (int j = 0; j < WPTN; ++j) acc[i][j] += a[i] * b[j];
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (m < M && n < N) {
-        const int idx = c_off + m * ldc + n;
-        C[idx] = beta == (real)0 ? alpha * acc : alpha * acc + beta * C[idx];
+    for (int i = 0; i < WPTM; ++i) {
+        const int m = m0 + tm + i * RTSM;
+        if (m >= M) continue;
+        for (int j = 0; j < WPTN; ++j) {
+            const int n = n0 + tn + j * RTSN;
+            if (n >= N) continue;
+            const int idx = c_off + m * ldc + n;
+            C[idx] = beta == (real)0 ? alpha * acc[i][j] : alpha * acc[i][j] + beta * C[idx];
+        }
     }
 }
 

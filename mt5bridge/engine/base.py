@@ -49,6 +49,7 @@ class Engine(ABC):
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"engines compute in float32 or float64, not {self.dtype}")
         self.step = 0  # optimizer steps taken
+        self._pending: list = []  # losses of steps taken with wait=False (engine-specific records)
         self._shapes = dict(param_shapes(config))
 
     def initial_params(self) -> dict[str, np.ndarray]:
@@ -132,16 +133,25 @@ class Engine(ABC):
         return self._loss_and_grad(*self._training_inputs(x, y, eps))
 
     def train_step(self, x: np.ndarray, y: np.ndarray, eps: np.ndarray | None = None,
-                   lr: float | None = None) -> LossParts:
+                   lr: float | None = None, wait: bool = True) -> LossParts | None:
         """Forward, backward through time over the chunk, one Adam step; the state carries into the next chunk.
 
         x (T,B,I) inputs, y (T,B,O) targets, eps (T,B,Z) standard normal draws (needed when the model samples);
-        lr overrides the config's learning rate for this step (schedules).
+        lr overrides the config's learning rate for this step (schedules). wait=False does not wait for the
+        device to finish: the loss is kept for `collect_losses()`, so the host can queue the next step meanwhile.
         """
         lr = self.config.optimizer.lr if lr is None else float(lr)
         if not lr > 0:
             raise ValueError(f"learning rate must be > 0, got {lr}")
-        return self._train_step(*self._training_inputs(x, y, eps), lr)
+        return self._train_step(*self._training_inputs(x, y, eps), lr, wait)
+
+    def collect_losses(self) -> list[LossParts]:
+        """The losses of the steps taken with wait=False since the last call, oldest first."""
+        pending, self._pending = self._pending, []
+        return self._resolve(pending)
+
+    def _resolve(self, pending: list) -> list[LossParts]:
+        return pending
 
     @abstractmethod
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
@@ -150,7 +160,7 @@ class Engine(ABC):
     def _loss_and_grad(self, x, y, eps) -> tuple[LossParts, dict[str, np.ndarray]]: ...
 
     @abstractmethod
-    def _train_step(self, x, y, eps, lr: float) -> LossParts: ...
+    def _train_step(self, x, y, eps, lr: float, wait: bool) -> LossParts | None: ...
 
     def _as_input(self, array: np.ndarray, name: str, width: int, steps: int | None = None) -> np.ndarray:
         array = np.asarray(array)

@@ -16,6 +16,8 @@ from .base import Engine, LossParts, State, loss_parts
 from .cl_ops import ClOps
 from .layout import ParamLayout
 
+LOSS_LOG_STEPS = 1024  # training steps whose losses may wait on the device before the host reads them
+
 
 class _LstmBuffers:
     def __init__(self, rt, steps: int, streams: int, inputs: int, hidden: int, dtype):
@@ -42,7 +44,6 @@ class _Workspace:
         dense_widths = [config.latent, *config.decoder, config.outputs]
         self.acts = [rt.empty((rows, w), dtype) for w in dense_widths]  # z, decoder outputs..., y_hat
         self.grads = [rt.empty((rows, w), dtype) for w in dense_widths]  # their gradients
-        self.losses = rt.zeros(2, dtype)  # [sum of squared errors, sum over rows of KL]
 
 
 class OpenCLEngine(Engine):
@@ -59,6 +60,8 @@ class OpenCLEngine(Engine):
         self._param = self._views(self._flat["param"])
         self._grad = self._views(self._flat["grad"])
         self._norm_sq = self.rt.zeros(1, self.dtype)  # squared global gradient norm, for clipping
+        # Per training step [sum of squared errors, sum over rows of KL], read when the caller waits or collects.
+        self._loss_log = self.rt.zeros(2 * LOSS_LOG_STEPS, self.dtype)
         # cpu kernels: transposed copies of the weight matrices, refreshed when the weights change
         self._matrices = [s for s in self.layout.specs if len(s.shape) == 2]
         self._transposed = {s.name: self.rt.empty(s.shape[::-1], self.dtype) for s in self._matrices} \
@@ -158,8 +161,9 @@ class OpenCLEngine(Engine):
         cfg, ops, p, g = self.config, self.ops, self._param, self._grad
         rows = steps * self.streams
         widths = [cfg.latent, *cfg.decoder, cfg.outputs]
+        slot = 2 * len(self._pending)  # this step's entries in the loss log
         ops.squared_error(rows * cfg.outputs, ws.acts[-1], ws.y, ws.grads[-1], 2.0 / (rows * cfg.outputs),
-                          ws.losses, 0)
+                          self._loss_log, slot)
         for layer in reversed(range(len(widths) - 1)):
             name, act = self._dense_layer(layer)
             ops.dense_backward(rows, widths[layer], widths[layer + 1], ws.grads[layer + 1], ws.acts[layer],
@@ -167,7 +171,7 @@ class OpenCLEngine(Engine):
         top = ws.lstm[-1]
         p_off = self.streams * top.hidden
         if sample:
-            ops.kl_divergence(rows, cfg.latent, top.hs, ws.losses, 1, p_off=p_off)
+            ops.kl_divergence(rows, cfg.latent, top.hs, self._loss_log, slot + 1, p_off=p_off)
         ops.vae_backward(rows, cfg.latent, top.hs, ws.eps, ws.grads[0], top.dh, sample,
                          cfg.beta / (rows * cfg.outputs), p_off=p_off)
         for layer in reversed(range(len(ws.lstm))):
@@ -184,9 +188,8 @@ class OpenCLEngine(Engine):
     def _upload(self, x: np.ndarray, y: np.ndarray | None = None, eps: np.ndarray | None = None) -> _Workspace:
         ws = self._workspace(x.shape[0])
         for host, dev in ((x, ws.x), (y, ws.y), (eps, ws.eps)):
-            if host is not None:
-                self.rt.write(dev, host)  # the leading T steps of the workspace
-        self.rt.fill(ws.losses, 0)
+            if host is not None:  # a private copy: the caller may reuse its array while the copy is under way
+                self.rt.write(dev, np.array(host, self.dtype), blocking=False)  # the leading T steps
         return ws
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,17 +210,25 @@ class OpenCLEngine(Engine):
         self._carry_state(ws, steps)
         return ws, steps, sample
 
-    def _read_loss(self, ws: _Workspace, steps: int, sample: bool) -> LossParts:
-        sq_sum, kl_sum = (float(v) for v in self.rt.read(ws.losses, 0, 2))
-        return loss_parts(self.config, sq_sum, kl_sum, steps * self.streams, sample)
+    def _resolve(self, pending: list) -> list[LossParts]:
+        """(rows, sample) records -> LossParts, from one read of the loss log."""
+        if not pending:
+            return []
+        log = self.rt.read(self._loss_log, 0, 2 * len(pending))
+        return [loss_parts(self.config, float(log[2 * i]), float(log[2 * i + 1]), rows, sample)
+                for i, (rows, sample) in enumerate(pending)]
 
     def _loss_and_grad(self, x, y, eps) -> tuple[LossParts, dict[str, np.ndarray]]:
-        loss = self._read_loss(*self._forward_backward(x, y, eps))
+        ws, steps, sample = self._forward_backward(x, y, eps)
+        loss = self._resolve(self._pending + [(steps * self.streams, sample)])[-1]
         grads = self.layout.unflatten(self.rt.read(self._flat["grad"]))
         return loss, {k: v.copy() for k, v in grads.items()}
 
-    def _train_step(self, x, y, eps, lr: float) -> LossParts:
-        run = self._forward_backward(x, y, eps)
+    def _train_step(self, x, y, eps, lr: float, wait: bool) -> LossParts | None:
+        if len(self._pending) >= LOSS_LOG_STEPS:  # the log is full: move its losses to the host first
+            self._collected = getattr(self, "_collected", []) + self._resolve(self._pending)
+            self._pending = []
+        ws, steps, sample = self._forward_backward(x, y, eps)
         opt = self.config.optimizer
         self.step += 1
         if opt.clip_norm > 0:
@@ -227,4 +238,12 @@ class OpenCLEngine(Engine):
                              eps=opt.eps, weight_decay=opt.weight_decay, clip_norm=opt.clip_norm,
                              norm_sq=self._norm_sq)
         self._transposed_stale = True
-        return self._read_loss(*run)
+        record = (steps * self.streams, sample)
+        if wait:
+            return self._resolve(self._pending + [record])[-1]
+        self._pending.append(record)
+        return None
+
+    def collect_losses(self) -> list[LossParts]:
+        collected, self._collected = getattr(self, "_collected", []), []
+        return collected + super().collect_losses()

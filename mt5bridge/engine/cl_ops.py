@@ -12,7 +12,7 @@ import numpy as np
 
 from ..opencl.runtime import DeviceArray, Runtime
 
-GEMM_TILE = 16  # TS in gemm.cl
+GEMM_TILE, GEMM_GROUP = 64, 16  # TSM = TSN and RTSM = RTSN in gemm.cl
 BLOCK_ROWS, BLOCK_COLS = 6, 16  # MR, NR in gemm_cpu.cl
 BLOCK_GROUP = (4, 1)  # work-items per work-group for gemm_blocked on PoCL
 TRANSPOSE_TILE = 16
@@ -67,7 +67,8 @@ class ClOps:
         ldb = ldb if ldb is not None else (k if trans_b else n)
         ldc = ldc if ldc is not None else n
         if self.variant == "gpu":
-            self._gemm.gemm((n, m), (GEMM_TILE, GEMM_TILE), m, n, k, alpha, a, a_off, lda, int(trans_a),
+            groups = (-(-n // GEMM_TILE) * GEMM_GROUP, -(-m // GEMM_TILE) * GEMM_GROUP)
+            self._gemm.gemm(groups, (GEMM_GROUP, GEMM_GROUP), m, n, k, alpha, a, a_off, lda, int(trans_a),
                             b, b_off, ldb, int(trans_b), beta, c, c_off, ldc)
             return
         if trans_b:  # the blocked kernel wants B as (K, N): transpose (N, K) into scratch first

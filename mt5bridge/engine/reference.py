@@ -286,8 +286,11 @@ class ReferenceEngine(Engine):
         self._state = [(c.hs[-1].copy(), c.cs[-1].copy()) for c in cache.lstm]
         return loss, grads
 
-    def _train_step(self, x, y, eps, lr: float) -> LossParts:
+    def _train_step(self, x, y, eps, lr: float, wait: bool) -> LossParts | None:
         loss, grads = self._loss_and_grad(x, y, eps)
         self.step += 1
         adam_update(self._params, grads, self._m, self._v, self.step, replace(self.config.optimizer, lr=lr))
-        return loss
+        if wait:
+            return loss
+        self._pending.append(loss)
+        return None

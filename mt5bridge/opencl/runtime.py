@@ -275,6 +275,7 @@ class Runtime:
         props = cl.command_queue_properties.PROFILING_ENABLE if profiling else 0
         self.queue = cl.CommandQueue(self.context, self.device, properties=props)
         self.profiling = profiling
+        self.allocated_bytes = 0
         self.events: list[tuple[str, Any]] = []  # (kernel name, event) of every launch, when profiling
         self.base_align_bytes = max(int(self.device.mem_base_addr_align) // 8, 1)
         self._programs: dict[tuple, Program] = {}
@@ -301,6 +302,7 @@ class Runtime:
         shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
         dtype = np.dtype(dtype)
         nbytes = max(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, dtype.itemsize)
+        self.allocated_bytes += nbytes  # device memory asked for (never decreases; for benchmarks)
         return DeviceArray(cl.Buffer(self.context, cl.mem_flags.READ_WRITE, nbytes), shape, dtype)
 
     def zeros(self, shape: Sequence[int] | int, dtype: Any) -> DeviceArray:
@@ -314,14 +316,15 @@ class Runtime:
         self.write(array, host)
         return array
 
-    def write(self, array: DeviceArray, host: np.ndarray, offset: int = 0) -> None:
-        """Blocking copy of `host` into `array` starting at element `offset` (a leading part is fine)."""
+    def write(self, array: DeviceArray, host: np.ndarray, offset: int = 0, blocking: bool = True) -> None:
+        """Copy `host` into `array` starting at element `offset` (a leading part is fine). Non-blocking copies
+        keep `host` alive until done (pyopencl's NannyEvent); later commands on the in-order queue see the data."""
         host = np.ascontiguousarray(host, dtype=array.dtype)
         if offset < 0 or offset + host.size > array.size:
             raise ValueError(f"writing {host.size} elements at {offset} into a device array of shape {array.shape}")
         if host.size:
             cl.enqueue_copy(self.queue, array.buffer, host, dst_offset=offset * array.dtype.itemsize,
-                            is_blocking=True)
+                            is_blocking=blocking)
 
     def read(self, array: DeviceArray, offset: int = 0, count: int | None = None) -> np.ndarray:
         """The whole array in its shape, or `count` elements from `offset` as a flat array."""

@@ -28,6 +28,8 @@ from .passes import stateful_pass
 from .protocol import Prepared, prepare
 from .series import Series
 
+PROGRESS_EVERY = 8  # training steps between loss reads (each read waits for the device)
+
 
 @dataclass
 class TrainResult:
@@ -50,6 +52,7 @@ class Trainer:
         self.show_progress = progress
         self.on_chunk = on_chunk  # called after every optimizer step (tests, custom stopping)
         self.stop_requested = threading.Event()
+        self._rows: list[int] = []  # rows of the steps whose losses are not collected yet
         self.prep: Prepared = prepare(series, model, train)
 
     def request_stop(self) -> None:
@@ -146,15 +149,16 @@ class Trainer:
                     x, y = self.prep.batch(t0, t1, self.cfg)
                     eps = self.rng.standard_normal((t1 - t0, self.tcfg.streams, self.cfg.latent)) \
                         if self.cfg.variational else None
-                    loss = self.engine.train_step(x, y, eps, lr=self._lr(self.engine.step, total_steps))
+                    # No waiting for the device: the host builds the next chunk while this one runs.
+                    self.engine.train_step(x, y, eps, lr=self._lr(self.engine.step, total_steps), wait=False)
+                    self._rows.append((t1 - t0) * self.tcfg.streams)
                     self.chunk += 1
-                    rows = (t1 - t0) * self.tcfg.streams
-                    self._sums += (loss.total * rows, loss.mse * rows, loss.kl * rows, rows)
-                    rate = self._sums[3] / max(time.perf_counter() - self._started, 1e-9)
-                    bar.update(self.epoch, loss.total, rate)
+                    if len(self._rows) >= PROGRESS_EVERY or self.chunk == len(chunks):
+                        self._collect(bar)
                     if self.on_chunk:
                         self.on_chunk(self)
                     if self.stop_requested.is_set():
+                        self._collect(bar)
                         self._save(finished=False)
                         self.echo(f"interrupted: checkpoint written to {self.out} (epoch {self.epoch + 1}, chunk "
                                   f"{self.chunk}); continue with --resume")
@@ -164,6 +168,16 @@ class Trainer:
         self._save(finished=True, quantiles=quantiles)
         self.echo(f"done: {self.out}")
         return TrainResult(self.out, self.epoch, True, self.history)
+
+    def _collect(self, bar: "_Progress") -> None:
+        """Fold the losses of the steps since the last collection into the epoch's sums and the progress bar."""
+        losses = self.engine.collect_losses()
+        for loss, rows in zip(losses, self._rows):
+            self._sums += (loss.total * rows, loss.mse * rows, loss.kl * rows, rows)
+        if losses:
+            rate = self._sums[3] / max(time.perf_counter() - self._started, 1e-9)
+            bar.update(self.epoch, losses[-1].total, rate, advance=len(losses))
+        self._rows = []
 
     def _end_epoch(self, bars_per_epoch: int) -> None:
         seconds = time.perf_counter() - self._started
@@ -240,9 +254,9 @@ class _Progress:
             self.task = self.bar.add_task("train", total=self.total, completed=self.done, epoch=1, loss=0.0, rate=0.0)
         return self
 
-    def update(self, epoch: int, loss: float, rate: float) -> None:
+    def update(self, epoch: int, loss: float, rate: float, advance: int = 1) -> None:
         if self.enabled:
-            self.bar.update(self.task, advance=1, epoch=epoch + 1, loss=loss, rate=rate)
+            self.bar.update(self.task, advance=advance, epoch=epoch + 1, loss=loss, rate=rate)
 
     def __exit__(self, *exc):
         if self.enabled:
