@@ -2,21 +2,28 @@
 // Gate order (PyTorch's): i (input), f (forget), g (cell candidate), o (output); W_ih (4H,I), W_hh (4H,H), b (4H).
 // The input projection pre = x W_ih^T of a whole chunk is one GEMM before the time loop (gemm.cl), and the weight
 // gradients are GEMMs over the whole chunk after the backward loop; only the recurrent part is stepped here.
-// Tile sizes may be set per device at build time (-DLJ=.. -DLB=..); the host launches with work-groups of (LJ, LB).
+// Tiles, set per device at build time (-DLJ=.. -DLBW=.. -DRB=..): a work-group of (LJ, LBW) work-items covers LJ
+// hidden units and SB = LBW*RB streams; each work-item keeps RB streams in registers, so every W_hh value read from
+// local memory serves RB products. Each output is accumulated over k in the same order whatever B is.
 #ifndef LJ
-#define LJ 16   // hidden units per work-group (dimension 0)
+#define LJ 16   // hidden units per work-group (dimension 0); also the reduction tile
 #endif
-#ifndef LB
-#define LB 4    // streams per work-group (dimension 1): each W_hh tile loaded serves LB streams
+#ifndef LBW
+#define LBW 4   // work-items along streams (dimension 1)
 #endif
-#define LK LJ   // reduction tile (the loads below rely on LK == LJ)
+#ifndef RB
+#define RB 1    // streams per work-item
+#endif
+#define LK LJ
+#define SB (LBW * RB)   // streams per work-group
+#define WG (LJ * LBW)   // work-items per work-group
 
 // Forward step t:
 //   a = pre[t] + b + h_{t-1} W_hh^T
 //   i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
 //   c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
 // hs, cs (T+1,B,H): slot 0 holds the state carried in from the previous chunk; step t reads slot t, writes t+1.
-__kernel __attribute__((reqd_work_group_size(LJ, LB, 1)))
+__kernel __attribute__((reqd_work_group_size(LJ, LBW, 1)))
 void lstm_step_forward(const int B, const int H, const int t,
                        __global const real* pre,      // (T,B,4H)
                        __global const real* w_hh,     // (4H,H)
@@ -27,44 +34,59 @@ void lstm_step_forward(const int B, const int H, const int t,
                        const int store_gates)
 {
     const int lj = get_local_id(0), lb = get_local_id(1);
-    const int j0 = get_group_id(0) * LJ;
-    const int j = j0 + lj, b = get_group_id(1) * LB + lb;
-    __local real h_tile[LB][LK];            // h_{t-1}[b, k0 + kk]
+    const int lid = lb * LJ + lj;
+    const int j0 = get_group_id(0) * LJ, b0 = get_group_id(1) * SB;
+    const int j = j0 + lj;
+    __local real h_tile[SB][LK + 1];        // h_{t-1}[b0 + s, k0 + kk]
     __local real w_tile[4 * LJ][LK + 1];    // W_hh[gate*H + j0 + jj, k0 + kk] at row gate*LJ + jj
     __global const real* h_prev = hs + t * B * H;
-    real acc_i = 0, acc_f = 0, acc_g = 0, acc_o = 0;
+    real acc[4][RB];
+    for (int g = 0; g < 4; ++g)
+        for (int r = 0; r < RB; ++r) acc[g][r] = 0;
     for (int k0 = 0; k0 < H; k0 += LK) {
-        h_tile[lb][lj] = (b < B && k0 + lj < H) ? h_prev[b * H + k0 + lj] : (real)0;
-        for (int r = lb; r < 4 * LJ; r += LB) {
-            const int row = (r / LJ) * H + j0 + r % LJ;
-            w_tile[r][lj] = (j0 + r % LJ < H && k0 + lj < H) ? w_hh[row * H + k0 + lj] : (real)0;
+        for (int e = lid; e < SB * LK; e += WG) {
+            const int s_ = e / LK, kk = e % LK;
+            h_tile[s_][kk] = (b0 + s_ < B && k0 + kk < H) ? h_prev[(b0 + s_) * H + k0 + kk] : (real)0;
+        }
+        for (int e = lid; e < 4 * LJ * LK; e += WG) {
+            const int row = e / LK, kk = e % LK, jj = row % LJ;
+            w_tile[row][kk] = (j0 + jj < H && k0 + kk < H) ? w_hh[((row / LJ) * H + j0 + jj) * H + k0 + kk]
+                                                            : (real)0;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int kk = 0; kk < LK; ++kk) {
-            const real hv = h_tile[lb][kk];
-            acc_i += w_tile[lj][kk] * hv;
-            acc_f += w_tile[LJ + lj][kk] * hv;
-            acc_g += w_tile[2 * LJ + lj][kk] * hv;
-            acc_o += w_tile[3 * LJ + lj][kk] * hv;
+            const real w0 = w_tile[lj][kk], w1 = w_tile[LJ + lj][kk];
+            const real w2 = w_tile[2 * LJ + lj][kk], w3 = w_tile[3 * LJ + lj][kk];
+            for (int r = 0; r < RB; ++r) {
+                const real hv = h_tile[lb + r * LBW][kk];
+                acc[0][r] += w0 * hv;
+                acc[1][r] += w1 * hv;
+                acc[2][r] += w2 * hv;
+                acc[3][r] += w3 * hv;
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (j >= H || b >= B) return;
-    const int a_row = (t * B + b) * 4 * H;
-    const real i = sigmoid_r(pre[a_row + j] + bias[j] + acc_i);
-    const real f = sigmoid_r(pre[a_row + H + j] + bias[H + j] + acc_f);
-    const real g = tanh(pre[a_row + 2 * H + j] + bias[2 * H + j] + acc_g);
-    const real o = sigmoid_r(pre[a_row + 3 * H + j] + bias[3 * H + j] + acc_o);
-    const int s_prev = (t * B + b) * H + j;
-    const int s_next = s_prev + B * H;
-    const real c = f * cs[s_prev] + i * g;
-    cs[s_next] = c;
-    hs[s_next] = o * tanh(c);
-    if (store_gates) {
-        gates[a_row + j] = i;
-        gates[a_row + H + j] = f;
-        gates[a_row + 2 * H + j] = g;
-        gates[a_row + 3 * H + j] = o;
+    if (j >= H) return;
+    for (int r = 0; r < RB; ++r) {
+        const int b = b0 + lb + r * LBW;
+        if (b >= B) break;
+        const int a_row = (t * B + b) * 4 * H;
+        const real i = sigmoid_r(pre[a_row + j] + bias[j] + acc[0][r]);
+        const real f = sigmoid_r(pre[a_row + H + j] + bias[H + j] + acc[1][r]);
+        const real g = tanh(pre[a_row + 2 * H + j] + bias[2 * H + j] + acc[2][r]);
+        const real o = sigmoid_r(pre[a_row + 3 * H + j] + bias[3 * H + j] + acc[3][r]);
+        const int s_prev = (t * B + b) * H + j;
+        const int s_next = s_prev + B * H;
+        const real c = f * cs[s_prev] + i * g;
+        cs[s_next] = c;
+        hs[s_next] = o * tanh(c);
+        if (store_gates) {
+            gates[a_row + j] = i;
+            gates[a_row + H + j] = f;
+            gates[a_row + 2 * H + j] = g;
+            gates[a_row + 3 * H + j] = o;
+        }
     }
 }
 
@@ -74,7 +96,7 @@ void lstm_step_forward(const int B, const int H, const int t,
 //   da_i = dc_t * g * i(1-i);  da_f = dc_t * c_{t-1} * f(1-f);  da_g = dc_t * i * (1-g^2)
 //   da_o = dh_t * tanh(c_t) * o(1-o);  dc_carried (to t-1) = dc_t * f
 // dc must be zero before the call for t = T-1.
-__kernel __attribute__((reqd_work_group_size(LJ, LB, 1)))
+__kernel __attribute__((reqd_work_group_size(LJ, LBW, 1)))
 void lstm_step_backward(const int B, const int H, const int t, const int T,
                         __global const real* dh_out,   // (T,B,H) gradient from the layer above
                         __global const real* w_hh,     // (4H,H)
@@ -84,38 +106,51 @@ void lstm_step_backward(const int B, const int H, const int t, const int T,
                         __global real* dc)             // (B,H) cell gradient carried backwards in time
 {
     const int lj = get_local_id(0), lb = get_local_id(1);
-    const int j0 = get_group_id(0) * LJ;
-    const int j = j0 + lj, b = get_group_id(1) * LB + lb;
+    const int lid = lb * LJ + lj;
+    const int j0 = get_group_id(0) * LJ, b0 = get_group_id(1) * SB;
+    const int j = j0 + lj;
     const int G = 4 * H;
-    __local real da_tile[LB][LK];           // da_{t+1}[b, n0 + kk]
+    __local real da_tile[SB][LK + 1];       // da_{t+1}[b0 + s, n0 + kk]
     __local real w_tile[LK][LJ + 1];        // W_hh[n0 + kk, j0 + jj]
-    real recurrent = 0;
+    real rec[RB];
+    for (int r = 0; r < RB; ++r) rec[r] = 0;
     if (t + 1 < T) {                        // uniform over the work-group, so the barriers below are safe
         __global const real* da_next = da + (t + 1) * B * G;
         for (int n0 = 0; n0 < G; n0 += LK) {
-            da_tile[lb][lj] = (b < B && n0 + lj < G) ? da_next[b * G + n0 + lj] : (real)0;
-            for (int r = lb; r < LK; r += LB)
-                w_tile[r][lj] = (n0 + r < G && j < H) ? w_hh[(n0 + r) * H + j] : (real)0;
+            for (int e = lid; e < SB * LK; e += WG) {
+                const int s_ = e / LK, kk = e % LK;
+                da_tile[s_][kk] = (b0 + s_ < B && n0 + kk < G) ? da_next[(b0 + s_) * G + n0 + kk] : (real)0;
+            }
+            for (int e = lid; e < LK * LJ; e += WG) {
+                const int kk = e / LJ, jj = e % LJ;
+                w_tile[kk][jj] = (n0 + kk < G && j0 + jj < H) ? w_hh[(n0 + kk) * H + j0 + jj] : (real)0;
+            }
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int kk = 0; kk < LK; ++kk)
-                recurrent += da_tile[lb][kk] * w_tile[kk][lj];
+            for (int kk = 0; kk < LK; ++kk) {
+                const real w = w_tile[kk][lj];
+                for (int r = 0; r < RB; ++r) rec[r] += da_tile[lb + r * LBW][kk] * w;
+            }
             barrier(CLK_LOCAL_MEM_FENCE);
         }
     }
-    if (j >= H || b >= B) return;
-    const int a_row = (t * B + b) * G;
-    const int s_prev = (t * B + b) * H + j;
-    const int s_now = s_prev + B * H;
-    const real i = gates[a_row + j], f = gates[a_row + H + j];
-    const real g = gates[a_row + 2 * H + j], o = gates[a_row + 3 * H + j];
-    const real tc = tanh(cs[s_now]);
-    const real dh = dh_out[s_prev] + recurrent;      // dh_out uses the same (t,b,j) index as s_prev
-    const real dcell = dc[b * H + j] + dh * o * ((real)1 - tc * tc);
-    da[a_row + j] = dcell * g * i * ((real)1 - i);
-    da[a_row + H + j] = dcell * cs[s_prev] * f * ((real)1 - f);
-    da[a_row + 2 * H + j] = dcell * i * ((real)1 - g * g);
-    da[a_row + 3 * H + j] = dh * tc * o * ((real)1 - o);
-    dc[b * H + j] = dcell * f;
+    if (j >= H) return;
+    for (int r = 0; r < RB; ++r) {
+        const int b = b0 + lb + r * LBW;
+        if (b >= B) break;
+        const int a_row = (t * B + b) * G;
+        const int s_prev = (t * B + b) * H + j;
+        const int s_now = s_prev + B * H;
+        const real i = gates[a_row + j], f = gates[a_row + H + j];
+        const real g = gates[a_row + 2 * H + j], o = gates[a_row + 3 * H + j];
+        const real tc = tanh(cs[s_now]);
+        const real dh = dh_out[s_prev] + rec[r];       // dh_out uses the same (t,b,j) index as s_prev
+        const real dcell = dc[b * H + j] + dh * o * ((real)1 - tc * tc);
+        da[a_row + j] = dcell * g * i * ((real)1 - i);
+        da[a_row + H + j] = dcell * cs[s_prev] * f * ((real)1 - f);
+        da[a_row + 2 * H + j] = dcell * i * ((real)1 - g * g);
+        da[a_row + 3 * H + j] = dh * tc * o * ((real)1 - o);
+        dc[b * H + j] = dcell * f;
+    }
 }
 
 // --- The same step split in two, for CPU devices (PoCL) ------------------------------------------------------------

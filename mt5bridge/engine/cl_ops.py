@@ -17,7 +17,7 @@ BLOCK_ROWS, BLOCK_COLS = 6, 16  # MR, NR in gemm_cpu.cl
 BLOCK_GROUP = (4, 1)  # work-items per work-group for gemm_blocked on PoCL
 TRANSPOSE_TILE = 16
 VARIANT_ENV = "MT5BRIDGE_KERNELS"  # force "cpu" or "gpu" kernels (tests run both on one device)
-LSTM_TILE = (16, 4)  # (LJ, LB) in lstm.cl unless a device or MT5BRIDGE_LSTM_TILE ("16x8") says otherwise
+LSTM_TILE = (16, 4, 1)  # (LJ, LBW, RB) in lstm.cl unless a device or MT5BRIDGE_LSTM_TILE ("16x2x4") says otherwise
 LSTM_TILE_ENV = "MT5BRIDGE_LSTM_TILE"
 REDUCE_GROUP = 256  # RED in loss.cl
 MAX_PARTIALS = 256  # partial sums per reduction (a fixed count keeps results deterministic)
@@ -43,7 +43,11 @@ class ClOps:
         self._gemm = runtime.program("gemm", dtype)
         tile = os.environ.get(LSTM_TILE_ENV)
         self.lstm_tile = tuple(int(v) for v in tile.lower().split("x")) if tile else LSTM_TILE
-        self._lstm = runtime.program("lstm", dtype, {"LJ": self.lstm_tile[0], "LB": self.lstm_tile[1]})
+        if len(self.lstm_tile) == 2:
+            self.lstm_tile = (*self.lstm_tile, 1)
+        lj, lbw, rb = self.lstm_tile
+        self._lstm = runtime.program("lstm", dtype, {"LJ": lj, "LBW": lbw, "RB": rb})
+        self._lstm_group = (lj, lbw)  # work-items per work-group; it covers lj units and lbw * rb streams
         self._dense = runtime.program("dense", dtype)
         self._vae = runtime.program("vae", dtype)
         self._loss = runtime.program("loss", dtype)
@@ -127,7 +131,8 @@ class ClOps:
                                               gates if store else self._unused, int(store))
             return
         args = (streams, hidden, 0, pre, w_hh, bias, hs, cs, gates if store else self._unused, int(store))
-        self._lstm.lstm_step_forward.series(global_size, self.lstm_tile, args, 2, range(steps))
+        self._lstm.lstm_step_forward.series(self._lstm_grid(hidden, streams), self._lstm_group, args, 2,
+                                            range(steps))
 
     def lstm_backward_steps(self, steps: int, streams: int, hidden: int, dh_out: DeviceArray, w_hh: DeviceArray,
                             gates: DeviceArray, cs: DeviceArray, da: DeviceArray, dc: DeviceArray) -> None:
@@ -145,7 +150,12 @@ class ClOps:
                 self._lstm.lstm_gates_backward(global_size, None, streams, hidden, t, dh_out, gates, cs, da, dc)
             return
         args = (streams, hidden, 0, steps, dh_out, w_hh, gates, cs, da, dc)
-        self._lstm.lstm_step_backward.series(global_size, self.lstm_tile, args, 2, range(steps - 1, -1, -1))
+        self._lstm.lstm_step_backward.series(self._lstm_grid(hidden, streams), self._lstm_group, args, 2,
+                                             range(steps - 1, -1, -1))
+
+    def _lstm_grid(self, hidden: int, streams: int) -> tuple[int, int]:
+        lj, lbw, rb = self.lstm_tile
+        return (-(-hidden // lj) * lj, -(-streams // (lbw * rb)) * lbw)
 
     def lstm_weight_grads(self, rows: int, inputs: int, hidden: int, da: DeviceArray, x: DeviceArray, x_off: int,
                           hs: DeviceArray, dw_ih: DeviceArray, dw_hh: DeviceArray, db: DeviceArray) -> None:
