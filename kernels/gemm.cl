@@ -6,14 +6,17 @@
 // Offsets (in elements) let callers address one time step of a (T,B,X) array without sub-buffers.
 // beta == 0 never reads C, so C may hold garbage (or NaN) on entry. Each element is accumulated over k in the same
 // order whatever M and N are: a row's result does not depend on how many rows are computed together.
+#ifndef TSM                    // tile sizes may be set per device at build time
 #define TSM 64                 // rows of C per work-group
 #define TSN 64                 // columns of C per work-group
-#define TSK 16                 // reduction tile
 #define WPTM 4                 // rows per work-item
 #define WPTN 4                 // columns per work-item
+#endif
+#define TSK 16                 // reduction tile
 #define RTSM (TSM / WPTM)      // work-group size along m (16)
 #define RTSN (TSN / WPTN)      // work-group size along n (16)
-#define LOADS (TSM * TSK / (RTSM * RTSN))  // elements of each tile loaded per work-item (4)
+#define LOADS_A (TSM * TSK / (RTSM * RTSN))  // elements of the A tile loaded per work-item
+#define LOADS_B (TSN * TSK / (RTSM * RTSN))  // elements of the B tile loaded per work-item
 
 __kernel __attribute__((reqd_work_group_size(RTSN, RTSM, 1)))
 void gemm(const int M, const int N, const int K, const real alpha,
@@ -30,15 +33,18 @@ void gemm(const int M, const int N, const int K, const real alpha,
     for (int i = 0; i < WPTM; ++i)
         for (int j = 0; j < WPTN; ++j) acc[i][j] = 0;
     for (int k0 = 0; k0 < K; k0 += TSK) {
-        for (int l = 0; l < LOADS; ++l) {
+        // Each operand is read along its contiguous dimension, so a warp's loads coalesce.
+        for (int l = 0; l < LOADS_A; ++l) {
             const int idx = tid + l * RTSM * RTSN;
-            // Each operand is read along its contiguous dimension, so a warp's loads coalesce.
             int mm, kk;
             if (trans_a) { kk = idx / TSM; mm = idx % TSM; } else { mm = idx / TSK; kk = idx % TSK; }
             const int m = m0 + mm, k = k0 + kk;
             a_tile[kk][mm] = (m < M && k < K) ? (trans_a ? A[a_off + k * lda + m] : A[a_off + m * lda + k])
                                               : (real)0;
-            int nn;
+        }
+        for (int l = 0; l < LOADS_B; ++l) {
+            const int idx = tid + l * RTSM * RTSN;
+            int nn, kk;
             if (trans_b) { nn = idx / TSK; kk = idx % TSK; } else { kk = idx / TSN; nn = idx % TSN; }
             const int n = n0 + nn, kb = k0 + kk;
             b_tile[kk][nn] = (n < N && kb < K) ? (trans_b ? B[b_off + n * ldb + kb] : B[b_off + kb * ldb + n])

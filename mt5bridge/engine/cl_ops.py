@@ -12,12 +12,13 @@ import numpy as np
 
 from ..opencl.runtime import DeviceArray, Runtime
 
-GEMM_TILE, GEMM_GROUP = 64, 16  # TSM = TSN and RTSM = RTSN in gemm.cl
+GEMM_TILE = (64, 64, 4, 4)  # (TSM, TSN, WPTM, WPTN) in gemm.cl unless MT5BRIDGE_GEMM_TILE ("128x64x8x4") says
+GEMM_TILE_ENV = "MT5BRIDGE_GEMM_TILE"
 BLOCK_ROWS, BLOCK_COLS = 6, 16  # MR, NR in gemm_cpu.cl
 BLOCK_GROUP = (4, 1)  # work-items per work-group for gemm_blocked on PoCL
 TRANSPOSE_TILE = 16
 VARIANT_ENV = "MT5BRIDGE_KERNELS"  # force "cpu" or "gpu" kernels (tests run both on one device)
-LSTM_TILE = (16, 4, 1)  # (LJ, LBW, RB) in lstm.cl unless a device or MT5BRIDGE_LSTM_TILE ("16x2x4") says otherwise
+LSTM_TILE = (16, 4, 1, 16)  # (LJ, LBW, RB, LK) in lstm.cl unless MT5BRIDGE_LSTM_TILE ("16x4x1x32") says
 LSTM_TILE_ENV = "MT5BRIDGE_LSTM_TILE"
 REDUCE_GROUP = 256  # RED in loss.cl
 MAX_PARTIALS = 256  # partial sums per reduction (a fixed count keeps results deterministic)
@@ -40,13 +41,17 @@ class ClOps:
         self._scratch: dict[str, DeviceArray] = {}
         if self.variant == "cpu":
             self._cpu = runtime.program("gemm_cpu", dtype)
-        self._gemm = runtime.program("gemm", dtype)
+        gemm_tile = os.environ.get(GEMM_TILE_ENV)
+        self.gemm_tile = tuple(int(v) for v in gemm_tile.lower().split("x")) if gemm_tile else GEMM_TILE
+        tsm, tsn, wptm, wptn = self.gemm_tile
+        self._gemm = runtime.program("gemm", dtype, {"TSM": tsm, "TSN": tsn, "WPTM": wptm, "WPTN": wptn})
         tile = os.environ.get(LSTM_TILE_ENV)
-        self.lstm_tile = tuple(int(v) for v in tile.lower().split("x")) if tile else LSTM_TILE
-        if len(self.lstm_tile) == 2:
-            self.lstm_tile = (*self.lstm_tile, 1)
-        lj, lbw, rb = self.lstm_tile
-        self._lstm = runtime.program("lstm", dtype, {"LJ": lj, "LBW": lbw, "RB": rb})
+        values = tuple(int(v) for v in tile.lower().split("x")) if tile else LSTM_TILE
+        self.lstm_tile = values + LSTM_TILE[len(values):]  # missing trailing values: the defaults
+        if len(values) < 4:
+            self.lstm_tile = (*self.lstm_tile[:3], self.lstm_tile[0])  # LK follows LJ unless given
+        lj, lbw, rb, lk = self.lstm_tile
+        self._lstm = runtime.program("lstm", dtype, {"LJ": lj, "LBW": lbw, "RB": rb, "LK": lk})
         self._lstm_group = (lj, lbw)  # work-items per work-group; it covers lj units and lbw * rb streams
         self._dense = runtime.program("dense", dtype)
         self._vae = runtime.program("vae", dtype)
@@ -71,8 +76,10 @@ class ClOps:
         ldb = ldb if ldb is not None else (k if trans_b else n)
         ldc = ldc if ldc is not None else n
         if self.variant == "gpu":
-            groups = (-(-n // GEMM_TILE) * GEMM_GROUP, -(-m // GEMM_TILE) * GEMM_GROUP)
-            self._gemm.gemm(groups, (GEMM_GROUP, GEMM_GROUP), m, n, k, alpha, a, a_off, lda, int(trans_a),
+            tsm, tsn, wptm, wptn = self.gemm_tile
+            group = (tsn // wptn, tsm // wptm)
+            grid = (-(-n // tsn) * group[0], -(-m // tsm) * group[1])
+            self._gemm.gemm(grid, group, m, n, k, alpha, a, a_off, lda, int(trans_a),
                             b, b_off, ldb, int(trans_b), beta, c, c_off, ldc)
             return
         if trans_b:  # the blocked kernel wants B as (K, N): transpose (N, K) into scratch first
@@ -154,7 +161,7 @@ class ClOps:
                                              range(steps - 1, -1, -1))
 
     def _lstm_grid(self, hidden: int, streams: int) -> tuple[int, int]:
-        lj, lbw, rb = self.lstm_tile
+        lj, lbw, rb, _ = self.lstm_tile
         return (-(-hidden // lj) * lj, -(-streams // (lbw * rb)) * lbw)
 
     def lstm_weight_grads(self, rows: int, inputs: int, hidden: int, da: DeviceArray, x: DeviceArray, x_off: int,
