@@ -49,6 +49,7 @@ def main(device: str, streams: int, steps: int = 40, repeats: int = 5, profile: 
         times.append(time.perf_counter() - t0)
     return {"device": engine.device_label, "tile": os.environ.get("MT5BRIDGE_LSTM_TILE", "default"),
             "gemm_tile": os.environ.get("MT5BRIDGE_GEMM_TILE", "default"),
+            "split": os.environ.get("MT5BRIDGE_LSTM_SPLIT", "0"),
             "streams": streams, "K": steps, "train_step_s": train,
             "epoch_estimate_s_136k_bars": train * 136_418 / (streams * steps),
             "live_step_p50_ms": 1e3 * float(np.median(times)), "kernels_per_step_ms": kernels}

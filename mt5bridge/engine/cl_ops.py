@@ -20,6 +20,9 @@ TRANSPOSE_TILE = 16
 VARIANT_ENV = "MT5BRIDGE_KERNELS"  # force "cpu" or "gpu" kernels (tests run both on one device)
 LSTM_TILE = (16, 4, 1, 16)  # (LJ, LBW, RB, LK) in lstm.cl unless MT5BRIDGE_LSTM_TILE ("16x4x1x32") says
 LSTM_TILE_ENV = "MT5BRIDGE_LSTM_TILE"
+# gpu kernels: from this many streams on, the forward step runs as a tiled GEMM (W_hh read once per 64 streams)
+# plus the pointwise gate kernel, instead of the fused step kernel (0 = always fused)
+LSTM_SPLIT_ENV = "MT5BRIDGE_LSTM_SPLIT"
 REDUCE_GROUP = 256  # RED in loss.cl
 MAX_PARTIALS = 256  # partial sums per reduction (a fixed count keeps results deterministic)
 ACTIVATIONS = {"identity": 0, "tanh": 1}
@@ -53,6 +56,7 @@ class ClOps:
         lj, lbw, rb, lk = self.lstm_tile
         self._lstm = runtime.program("lstm", dtype, {"LJ": lj, "LBW": lbw, "RB": rb, "LK": lk})
         self._lstm_group = (lj, lbw)  # work-items per work-group; it covers lj units and lbw * rb streams
+        self.lstm_split = int(os.environ.get(LSTM_SPLIT_ENV, "0"))
         self._dense = runtime.program("dense", dtype)
         self._vae = runtime.program("vae", dtype)
         self._loss = runtime.program("loss", dtype)
@@ -125,15 +129,20 @@ class ClOps:
         The cpu variant adds h_{t-1} W_hh^T into pre in place, with w_hh_t = W_hh^T (H,4H) if the caller keeps it."""
         store = gates is not None
         global_size = (hidden, streams)
-        if self.variant == "cpu":
+        # Only training may split (inference stays fused, so its numbers never depend on the number of streams).
+        if self.variant == "cpu" or (store and 0 < self.lstm_split <= streams):
             w_t = w_hh_t
-            if w_t is None:
+            if w_t is None and self.variant == "cpu":
                 w_t = self.scratch("w_hh_t", 4 * hidden * hidden)  # (H, 4H), transposed once for all T steps
                 self.transpose(4 * hidden, hidden, w_hh, w_t)
             for t in range(steps):
-                self.gemm_blocked(streams, 4 * hidden, hidden, hs, w_t, pre, alpha=1.0, beta=1.0, trans_a=False,
-                                  a_off=t * streams * hidden, lda=hidden, b_off=0, ldb=4 * hidden,
-                                  c_off=t * streams * 4 * hidden, ldc=4 * hidden)
+                if self.variant == "cpu":
+                    self.gemm_blocked(streams, 4 * hidden, hidden, hs, w_t, pre, alpha=1.0, beta=1.0,
+                                      trans_a=False, a_off=t * streams * hidden, lda=hidden, b_off=0,
+                                      ldb=4 * hidden, c_off=t * streams * 4 * hidden, ldc=4 * hidden)
+                else:
+                    self.gemm(streams, 4 * hidden, hidden, hs, w_hh, pre, beta=1.0, trans_b=True,
+                              a_off=t * streams * hidden, c_off=t * streams * 4 * hidden)
                 self._lstm.lstm_gates_forward(global_size, None, streams, hidden, t, pre, bias, hs, cs,
                                               gates if store else self._unused, int(store))
             return
