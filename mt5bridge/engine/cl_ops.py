@@ -18,7 +18,7 @@ BLOCK_ROWS, BLOCK_COLS = 6, 16  # MR, NR in gemm_cpu.cl
 BLOCK_GROUP = (4, 1)  # work-items per work-group for gemm_blocked on PoCL
 TRANSPOSE_TILE = 16
 VARIANT_ENV = "MT5BRIDGE_KERNELS"  # force "cpu" or "gpu" kernels (tests run both on one device)
-LSTM_TILE = (16, 4, 1, 16)  # (LJ, LBW, RB, LK) in lstm.cl unless MT5BRIDGE_LSTM_TILE ("16x4x1x32") says
+LSTM_TILE = (16, 8, 1, 64)  # (LJ, LBW, RB, LK) in lstm.cl (the H100 sweep's best) unless MT5BRIDGE_LSTM_TILE says
 LSTM_TILE_ENV = "MT5BRIDGE_LSTM_TILE"
 # gpu kernels: from this many streams on, the forward step runs as a tiled GEMM (W_hh read once per 64 streams)
 # plus the pointwise gate kernel, instead of the fused step kernel (0 = always fused)
