@@ -34,13 +34,22 @@ typedef float8 real8;
         }                                                                                              \
     }
 
+#define HALF_STORE(r)                                                                                  \
+    if (m0 + r < M) {                                                                                  \
+        __global real* out = C + c_off + (m0 + r) * ldc + n0;                                         \
+        if (beta == (real)0) { STORE8(alpha * c##r##0, out); }                                         \
+        else { STORE8(alpha * c##r##0 + beta * LOAD8(out), out); }                                     \
+    }
+
 __kernel void gemm_blocked(const int M, const int N, const int K, const real alpha,
                            __global const real* A_base, const int a_off, const int lda, const int trans_a,
                            __global const real* B_base, const int b_off, const int ldb,
                            const real beta, __global real* C, const int c_off, const int ldc)
 {
-    const int n0 = get_global_id(0) * NR;
-    const int m0 = get_global_id(1) * MR;
+    // Row blocks vary fastest: consecutive work-items share one column panel of B, which stays in cache while
+    // every row block uses it (A, the smaller operand in our products, is re-read from cache instead).
+    const int m0 = get_global_id(0) * MR;
+    const int n0 = get_global_id(1) * NR;
     if (n0 >= N || m0 >= M) return;
     __global const real* A = A_base + a_off;
     __global const real* B = B_base + b_off;
@@ -59,10 +68,22 @@ __kernel void gemm_blocked(const int M, const int N, const int K, const real alp
         ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
         return;
     }
-    // The last, partial column block: scalar, the same sequence of operations per element.
+    int n_scalar = n0;
+    if (n0 + 8 <= N) {  // a half block of 8 columns still runs on vectors (N = 120 is 7.5 blocks)
+        real8 c00 = 0, c10 = 0, c20 = 0, c30 = 0, c40 = 0, c50 = 0;
+        for (int k = 0; k < K; ++k) {
+            const real8 b0 = LOAD8(B + k * ldb + n0);
+            ROW_LOAD(0) ROW_LOAD(1) ROW_LOAD(2) ROW_LOAD(3) ROW_LOAD(4) ROW_LOAD(5)
+            c00 += (real8)(a0) * b0; c10 += (real8)(a1) * b0; c20 += (real8)(a2) * b0;
+            c30 += (real8)(a3) * b0; c40 += (real8)(a4) * b0; c50 += (real8)(a5) * b0;
+        }
+        HALF_STORE(0) HALF_STORE(1) HALF_STORE(2) HALF_STORE(3) HALF_STORE(4) HALF_STORE(5)
+        n_scalar = n0 + 8;
+    }
+    // The remaining columns (fewer than 8): scalar, the same sequence of operations per element.
     for (int r = 0; r < MR && m0 + r < M; ++r) {
         const int m = m0 + r;
-        for (int n = n0; n < N; ++n) {
+        for (int n = n_scalar; n < N; ++n) {
             real acc = 0;
             for (int k = 0; k < K; ++k)
                 acc += (trans_a ? A[k * lda + m] : A[m * lda + k]) * B[k * ldb + n];

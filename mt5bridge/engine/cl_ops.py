@@ -15,7 +15,8 @@ from ..opencl.runtime import DeviceArray, Runtime
 GEMM_TILE = (64, 64, 4, 4)  # (TSM, TSN, WPTM, WPTN) in gemm.cl unless MT5BRIDGE_GEMM_TILE ("128x64x8x4") says
 GEMM_TILE_ENV = "MT5BRIDGE_GEMM_TILE"
 BLOCK_ROWS, BLOCK_COLS = 6, 16  # MR, NR in gemm_cpu.cl
-BLOCK_GROUP = (4, 1)  # work-items per work-group for gemm_blocked on PoCL
+BLOCK_GROUP = (1, 1)  # work-items per work-group for gemm_blocked on PoCL
+BLOCK_DEPTH = 256  # rows of the reduction per slice in long transposed products (weight gradients)
 TRANSPOSE_TILE = 16
 VARIANT_ENV = "MT5BRIDGE_KERNELS"  # force "cpu" or "gpu" kernels (tests run both on one device)
 LSTM_TILE = (16, 8, 1, 64)  # (LJ, LBW, RB, LK) in lstm.cl (the H100 sweep's best) unless MT5BRIDGE_LSTM_TILE says
@@ -105,7 +106,15 @@ class ClOps:
     def gemm_blocked(self, m: int, n: int, k: int, a: DeviceArray, b: DeviceArray, c: DeviceArray, *, alpha: float,
                      beta: float, trans_a: bool, a_off: int, lda: int, b_off: int, ldb: int, c_off: int,
                      ldc: int) -> None:
-        global_size = (-(-n // BLOCK_COLS), -(-m // BLOCK_ROWS))
+        global_size = (-(-m // BLOCK_ROWS), -(-n // BLOCK_COLS))
+        if trans_a and k > 2 * BLOCK_DEPTH:
+            # Weight gradients sum over thousands of rows: walked in slices that keep both operands' panels in
+            # cache, each slice added into C (training only, so inference keeps its single-pass arithmetic).
+            for k0 in range(0, k, BLOCK_DEPTH):
+                depth = min(BLOCK_DEPTH, k - k0)
+                self._cpu.gemm_blocked(global_size, BLOCK_GROUP, m, n, depth, alpha, a, a_off + k0 * lda, lda,
+                                       1, b, b_off + k0 * ldb, ldb, beta if k0 == 0 else 1.0, c, c_off, ldc)
+            return
         self._cpu.gemm_blocked(global_size, BLOCK_GROUP, m, n, k, alpha, a, a_off, lda, int(trans_a), b, b_off, ldb,
                                beta, c, c_off, ldc)
 
