@@ -20,6 +20,47 @@
 #define SB (LBW * RB)   // streams per work-group
 #define WG (LJ * LBW)   // work-items per work-group
 
+// The cell of unit j, stream b, step t from its four gate pre-activations (bias included): activations, c and h,
+// and the activated gates kept for backward. Shared by the fused step (GPU) and the split one (CPU).
+inline void lstm_cell_forward(const int B, const int H, const int t, const int b, const int j,
+                              const real a_i, const real a_f, const real a_g, const real a_o,
+                              __global real* hs, __global real* cs, __global real* gates, const int store_gates)
+{
+    const real i = sigmoid_r(a_i), f = sigmoid_r(a_f), g = tanh(a_g), o = sigmoid_r(a_o);
+    const int s_prev = (t * B + b) * H + j;
+    const int s_next = s_prev + B * H;
+    const real c = f * cs[s_prev] + i * g;
+    cs[s_next] = c;
+    hs[s_next] = o * tanh(c);
+    if (store_gates) {
+        const int a_row = (t * B + b) * 4 * H;
+        gates[a_row + j] = i;
+        gates[a_row + H + j] = f;
+        gates[a_row + 2 * H + j] = g;
+        gates[a_row + 3 * H + j] = o;
+    }
+}
+
+// Gate gradients of unit j, stream b, step t from dh (the total gradient into h_t), and the cell gradient carried
+// to step t-1. Shared by the fused step (GPU) and the split one (CPU).
+inline void lstm_cell_backward(const int B, const int H, const int t, const int b, const int j, const real dh,
+                               __global const real* gates, __global const real* cs, __global real* da,
+                               __global real* dc)
+{
+    const int a_row = (t * B + b) * 4 * H;
+    const int s_prev = (t * B + b) * H + j;
+    const int s_now = s_prev + B * H;
+    const real i = gates[a_row + j], f = gates[a_row + H + j];
+    const real g = gates[a_row + 2 * H + j], o = gates[a_row + 3 * H + j];
+    const real tc = tanh(cs[s_now]);
+    const real dcell = dc[b * H + j] + dh * o * ((real)1 - tc * tc);
+    da[a_row + j] = dcell * g * i * ((real)1 - i);
+    da[a_row + H + j] = dcell * cs[s_prev] * f * ((real)1 - f);
+    da[a_row + 2 * H + j] = dcell * i * ((real)1 - g * g);
+    da[a_row + 3 * H + j] = dh * tc * o * ((real)1 - o);
+    dc[b * H + j] = dcell * f;
+}
+
 // Forward step t:
 //   a = pre[t] + b + h_{t-1} W_hh^T
 //   i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
@@ -74,21 +115,10 @@ void lstm_step_forward(const int B, const int H, const int t,
         const int b = b0 + lb + r * LBW;
         if (b >= B) break;
         const int a_row = (t * B + b) * 4 * H;
-        const real i = sigmoid_r(pre[a_row + j] + bias[j] + acc[0][r]);
-        const real f = sigmoid_r(pre[a_row + H + j] + bias[H + j] + acc[1][r]);
-        const real g = tanh(pre[a_row + 2 * H + j] + bias[2 * H + j] + acc[2][r]);
-        const real o = sigmoid_r(pre[a_row + 3 * H + j] + bias[3 * H + j] + acc[3][r]);
-        const int s_prev = (t * B + b) * H + j;
-        const int s_next = s_prev + B * H;
-        const real c = f * cs[s_prev] + i * g;
-        cs[s_next] = c;
-        hs[s_next] = o * tanh(c);
-        if (store_gates) {
-            gates[a_row + j] = i;
-            gates[a_row + H + j] = f;
-            gates[a_row + 2 * H + j] = g;
-            gates[a_row + 3 * H + j] = o;
-        }
+        lstm_cell_forward(B, H, t, b, j, pre[a_row + j] + bias[j] + acc[0][r],
+                          pre[a_row + H + j] + bias[H + j] + acc[1][r],
+                          pre[a_row + 2 * H + j] + bias[2 * H + j] + acc[2][r],
+                          pre[a_row + 3 * H + j] + bias[3 * H + j] + acc[3][r], hs, cs, gates, store_gates);
     }
 }
 
@@ -149,19 +179,9 @@ void lstm_step_backward(const int B, const int H, const int t, const int T,
     for (int r = 0; r < RB; ++r) {
         const int b = b0 + lb + r * LBW;
         if (b >= B) break;
-        const int a_row = (t * B + b) * G;
-        const int s_prev = (t * B + b) * H + j;
-        const int s_now = s_prev + B * H;
-        const real i = gates[a_row + j], f = gates[a_row + H + j];
-        const real g = gates[a_row + 2 * H + j], o = gates[a_row + 3 * H + j];
-        const real tc = tanh(cs[s_now]);
-        const real dh = dh_out[s_prev] + ((rec[0][r] + rec[1][r]) + (rec[2][r] + rec[3][r]));  // same (t,b,j) index
-        const real dcell = dc[b * H + j] + dh * o * ((real)1 - tc * tc);
-        da[a_row + j] = dcell * g * i * ((real)1 - i);
-        da[a_row + H + j] = dcell * cs[s_prev] * f * ((real)1 - f);
-        da[a_row + 2 * H + j] = dcell * i * ((real)1 - g * g);
-        da[a_row + 3 * H + j] = dh * tc * o * ((real)1 - o);
-        dc[b * H + j] = dcell * f;
+        const int s_prev = (t * B + b) * H + j;   // dh_out's (t,b,j) index
+        const real dh = dh_out[s_prev] + ((rec[0][r] + rec[1][r]) + (rec[2][r] + rec[3][r]));
+        lstm_cell_backward(B, H, t, b, j, dh, gates, cs, da, dc);
     }
 }
 
@@ -181,21 +201,9 @@ __kernel void lstm_gates_forward(const int B, const int H, const int t,
     const int j = get_global_id(0), b = get_global_id(1);
     if (j >= H || b >= B) return;
     const int a_row = (t * B + b) * 4 * H;
-    const real i = sigmoid_r(pre[a_row + j] + bias[j]);
-    const real f = sigmoid_r(pre[a_row + H + j] + bias[H + j]);
-    const real g = tanh(pre[a_row + 2 * H + j] + bias[2 * H + j]);
-    const real o = sigmoid_r(pre[a_row + 3 * H + j] + bias[3 * H + j]);
-    const int s_prev = (t * B + b) * H + j;
-    const int s_next = s_prev + B * H;
-    const real c = f * cs[s_prev] + i * g;
-    cs[s_next] = c;
-    hs[s_next] = o * tanh(c);
-    if (store_gates) {
-        gates[a_row + j] = i;
-        gates[a_row + H + j] = f;
-        gates[a_row + 2 * H + j] = g;
-        gates[a_row + 3 * H + j] = o;
-    }
+    lstm_cell_forward(B, H, t, b, j, pre[a_row + j] + bias[j], pre[a_row + H + j] + bias[H + j],
+                      pre[a_row + 2 * H + j] + bias[2 * H + j], pre[a_row + 3 * H + j] + bias[3 * H + j],
+                      hs, cs, gates, store_gates);
 }
 
 // After dh[t] += da_{t+1} W_hh (skipped at t = T-1): gate gradients of step t and the carried cell gradient.
@@ -208,17 +216,5 @@ __kernel void lstm_gates_backward(const int B, const int H, const int t,
 {
     const int j = get_global_id(0), b = get_global_id(1);
     if (j >= H || b >= B) return;
-    const int a_row = (t * B + b) * 4 * H;
-    const int s_prev = (t * B + b) * H + j;
-    const int s_now = s_prev + B * H;
-    const real i = gates[a_row + j], f = gates[a_row + H + j];
-    const real g = gates[a_row + 2 * H + j], o = gates[a_row + 3 * H + j];
-    const real tc = tanh(cs[s_now]);
-    const real dht = dh[s_prev];
-    const real dcell = dc[b * H + j] + dht * o * ((real)1 - tc * tc);
-    da[a_row + j] = dcell * g * i * ((real)1 - i);
-    da[a_row + H + j] = dcell * cs[s_prev] * f * ((real)1 - f);
-    da[a_row + 2 * H + j] = dcell * i * ((real)1 - g * g);
-    da[a_row + 3 * H + j] = dht * tc * o * ((real)1 - o);
-    dc[b * H + j] = dcell * f;
+    lstm_cell_backward(B, H, t, b, j, dh[(t * B + b) * H + j], gates, cs, da, dc);
 }

@@ -243,18 +243,23 @@ def get_preset(name: str) -> Preset:
     return found
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's data; a missing or malformed file is a ConfigError naming it (and TOML's line and column)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
 def load_config_file(path: str | Path) -> Preset:
     """A TOML file with optional `preset = "name"` as the base, then [model], [model.optimizer] and [train] overrides.
 
     Unknown keys and bad values raise ConfigError naming the file and the key.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+    data = read_toml(path)
     unknown = sorted(set(data) - {"preset", "model", "train"})
     if unknown:
         raise ConfigError(f"config file {path}: unknown key(s) {unknown}; known: ['model', 'preset', 'train']")

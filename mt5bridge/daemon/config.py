@@ -17,18 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import typed_kwargs
+from ..config import read_toml, typed_kwargs
 from ..errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ENV_PREFIX = "MT5BRIDGE__"
 
@@ -165,12 +159,7 @@ def load_run_config(path: str | Path | None, environ: Mapping[str, str] | None =
     base = Path(".")
     if path is not None:
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
+        data = read_toml(path)
         base = path.parent
     where = f"config file {path}" if path else "configuration"
     unknown = sorted(set(data) - set(_SECTIONS) - {"streams"})
