@@ -65,6 +65,14 @@ def _subscribe(endpoint: str, expect: int, echo: Callable[[str], None], done: th
 
 def run_demo(device: str | None = None, bars: int = 48, bars_per_second: float = 8.0,
              echo: Callable[[str], None] = print) -> dict:
+    import warnings
+
+    from .engine import choose_device
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the label below says it when no OpenCL device exists
+        choice = choose_device(device)
+    echo(f"device: {choice.label} ({choice.reason}; `mt5bridge devices` lists them, --device chooses)")
     sample = sample_path()
     chosen = get_preset("tiny")
     train_cfg = replace(chosen.train, epochs=1)
