@@ -54,20 +54,12 @@ void sum_squares(const int count, __global const real* x, __global real* partial
     group_sum(scratch, acc, partial);
 }
 
-// out[index] = scale * sum of partial[0..count), by one work-group of RED items.
+// out[index] = sum of partial[0..count), by one work-group of RED items.
 __kernel __attribute__((reqd_work_group_size(RED, 1, 1)))
-void reduce_partials(const int count, __global const real* partial, __global real* out, const int index,
-                     const real scale)
+void reduce_partials(const int count, __global const real* partial, __global real* out, const int index)
 {
     __local real scratch[RED];
     real acc = 0;
     for (int i = get_local_id(0); i < count; i += RED) acc += partial[i];
-    const int lid = get_local_id(0);
-    scratch[lid] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = RED / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) out[index] = scale * scratch[0];
+    group_sum(scratch, acc, out + index);  // the single group writes out[index + 0]
 }

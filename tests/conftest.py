@@ -71,3 +71,13 @@ def assert_close(actual, expected, rtol, atol, what=""):
         details = ", ".join(f"{tuple(i)}: {actual[tuple(i)]:.8g} vs {expected[tuple(i)]:.8g}" for i in idx)
         raise AssertionError(f"{what}: {bad.sum()} of {bad.size} differ; max |diff| "
                              f"{np.abs(actual - expected).max():.3g}; first: {details}")
+
+
+@pytest.fixture
+def ctx():
+    """A ZeroMQ context for tests that play the publisher, destroyed without lingering."""
+    import zmq
+
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)

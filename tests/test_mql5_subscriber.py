@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import zmq
 
 from mt5bridge import wire
 from mql5twin import mql5
@@ -37,13 +36,6 @@ def clock():
     mql5.clock = Clock()
     yield mql5.clock
     mql5.reset()
-
-
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
 
 
 class Recorder(CMt5BridgeSubscriber):

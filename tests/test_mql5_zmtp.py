@@ -24,13 +24,6 @@ def terminal():
     mql5.reset()
 
 
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
-
-
 class Client:
     """The twin as an EA's OnTimer drives it: Pump(), then take what messages are complete."""
 

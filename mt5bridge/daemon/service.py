@@ -7,11 +7,10 @@ current cycle, which persists the state before closing.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import time
 
+from ..signals import stop_on_signals
 from .config import RunConfig
 from .loop import Daemon
 from .metrics import Metrics
@@ -37,30 +36,13 @@ def setup_logging(level: str = "INFO") -> None:
     root.propagate = False
 
 
-class _StopOnSignals:
-    def __init__(self, stop):
-        self.stop, self.saved = stop, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for name in ("SIGINT", "SIGBREAK", "SIGTERM"):
-                if hasattr(signal, name):
-                    sig = getattr(signal, name)
-                    self.saved[sig] = signal.signal(sig, lambda *_: self.stop())
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
-
-
 def run_service(config: RunConfig, **daemon_kwargs) -> Daemon:
     """Build and run the daemon until it is stopped (signal, max_bars); returns it for its counters."""
     log = logging.getLogger("mt5bridge.daemon")
     metrics = Metrics(config.metrics.port or None, config.metrics.host)
     daemon = Daemon(config, metrics=metrics, **daemon_kwargs)
     try:
-        with _StopOnSignals(daemon.stop):
+        with stop_on_signals(daemon.stop):
             daemon.run()
     finally:
         metrics.close()

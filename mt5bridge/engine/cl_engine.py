@@ -25,25 +25,39 @@ class _LstmBuffers:
         self.pre = rt.empty((steps, streams, 4 * hidden), dtype)  # x W_ih^T, then reused as da (T,B,4H)
         self.hs = rt.zeros((steps + 1, streams, hidden), dtype)  # slot 0: carried state
         self.cs = rt.zeros((steps + 1, streams, hidden), dtype)
-        self.gates = rt.empty((steps, streams, 4 * hidden), dtype)
-        self.dh = rt.empty((steps, streams, hidden), dtype)  # gradient arriving from the layer above
-        self.dc = rt.empty((streams, hidden), dtype)
+        self.gates = self.dh = self.dc = None  # training only, see _Workspace.for_training
+
+    def for_training(self, rt, steps: int, streams: int, dtype) -> None:
+        self.gates = rt.empty((steps, streams, 4 * self.hidden), dtype)
+        self.dh = rt.empty((steps, streams, self.hidden), dtype)  # gradient arriving from the layer above
+        self.dc = rt.empty((streams, self.hidden), dtype)
 
 
 class _Workspace:
-    """Activation and gradient buffers for B streams and up to `steps` time steps."""
+    """Activation buffers for B streams and up to `steps` time steps; the gradient buffers only once the engine
+    trains (an inference-only engine, the daemon's or encode's, holds about half the memory)."""
 
     def __init__(self, rt, config: ModelConfig, steps: int, streams: int, dtype):
         self.steps, self.streams = steps, streams
         rows = steps * streams
         self.x = rt.empty((steps, streams, config.inputs), dtype)
-        self.y = rt.empty((steps, streams, config.outputs), dtype)
-        self.eps = rt.empty((steps, streams, config.latent), dtype)
         widths = [config.inputs, *config.lstm]
         self.lstm = [_LstmBuffers(rt, steps, streams, widths[i], h, dtype) for i, h in enumerate(config.lstm)]
-        dense_widths = [config.latent, *config.decoder, config.outputs]
-        self.acts = [rt.empty((rows, w), dtype) for w in dense_widths]  # z, decoder outputs..., y_hat
-        self.grads = [rt.empty((rows, w), dtype) for w in dense_widths]  # their gradients
+        self.dense_widths = [config.latent, *config.decoder, config.outputs]
+        self.acts = [rt.empty((rows, w), dtype) for w in self.dense_widths]  # z, decoder outputs..., y_hat
+        self.training = False
+        self.y = self.eps = self.grads = None
+
+    def for_training(self, rt, config: ModelConfig, dtype) -> "_Workspace":
+        if not self.training:
+            steps, streams = self.steps, self.streams
+            self.y = rt.empty((steps, streams, config.outputs), dtype)
+            self.eps = rt.empty((steps, streams, config.latent), dtype)
+            self.grads = [rt.empty((steps * streams, w), dtype) for w in self.dense_widths]  # d(acts)
+            for buf in self.lstm:
+                buf.for_training(rt, steps, streams, dtype)
+            self.training = True
+        return self
 
 
 class OpenCLEngine(Engine):
@@ -62,6 +76,7 @@ class OpenCLEngine(Engine):
         self._norm_sq = self.rt.zeros(1, self.dtype)  # squared global gradient norm, for clipping
         # Per training step [sum of squared errors, sum over rows of KL], read when the caller waits or collects.
         self._loss_log = self.rt.zeros(2 * LOSS_LOG_STEPS, self.dtype)
+        self._collected: list[LossParts] = []  # losses moved off a full log, not yet collected
         # cpu kernels: transposed copies of the weight matrices, refreshed when the weights change
         self._matrices = [s for s in self.layout.specs if len(s.shape) == 2]
         self._transposed = {s.name: self.rt.empty(s.shape[::-1], self.dtype) for s in self._matrices} \
@@ -187,6 +202,8 @@ class OpenCLEngine(Engine):
 
     def _upload(self, x: np.ndarray, y: np.ndarray | None = None, eps: np.ndarray | None = None) -> _Workspace:
         ws = self._workspace(x.shape[0])
+        if y is not None:
+            ws.for_training(self.rt, self.config, self.dtype)
         for host, dev in ((x, ws.x), (y, ws.y), (eps, ws.eps)):
             if host is not None:  # a private copy: the caller may reuse its array while the copy is under way
                 self.rt.write(dev, np.array(host, self.dtype), blocking=False)  # the leading T steps
@@ -226,7 +243,7 @@ class OpenCLEngine(Engine):
 
     def _train_step(self, x, y, eps, lr: float, wait: bool) -> LossParts | None:
         if len(self._pending) >= LOSS_LOG_STEPS:  # the log is full: move its losses to the host first
-            self._collected = getattr(self, "_collected", []) + self._resolve(self._pending)
+            self._collected += self._resolve(self._pending)
             self._pending = []
         ws, steps, sample = self._forward_backward(x, y, eps)
         opt = self.config.optimizer
@@ -245,5 +262,5 @@ class OpenCLEngine(Engine):
         return None
 
     def collect_losses(self) -> list[LossParts]:
-        collected, self._collected = getattr(self, "_collected", []), []
+        collected, self._collected = self._collected, []
         return collected + super().collect_losses()

@@ -231,8 +231,8 @@ class ClOps:
     def _groups(self, count: int) -> int:
         return int(min(MAX_PARTIALS, max(1, -(-count // (REDUCE_GROUP * 4)))))
 
-    def _reduce(self, groups: int, out: DeviceArray, index: int, scale: float) -> None:
-        self._loss.reduce_partials((REDUCE_GROUP,), (REDUCE_GROUP,), groups, self._partials, out, index, scale)
+    def _reduce(self, groups: int, out: DeviceArray, index: int) -> None:
+        self._loss.reduce_partials((REDUCE_GROUP,), (REDUCE_GROUP,), groups, self._partials, out, index)
 
     def squared_error(self, count: int, y_hat: DeviceArray, y: DeviceArray, dy_hat: DeviceArray, grad_scale: float,
                       out: DeviceArray, index: int) -> None:
@@ -240,19 +240,19 @@ class ClOps:
         groups = self._groups(count)
         self._loss.squared_error((groups * REDUCE_GROUP,), (REDUCE_GROUP,), count, y_hat, y, dy_hat, grad_scale,
                                  self._partials)
-        self._reduce(groups, out, index, 1.0)
+        self._reduce(groups, out, index)
 
     def kl_divergence(self, rows: int, latent: int, p: DeviceArray, out: DeviceArray, index: int, *,
                       p_off: int = 0) -> None:
         """out[index] = sum over rows of KL(q(z|x) || N(0,1)); p (N,2Z) at element offset p_off."""
         groups = self._groups(rows * latent)
         self._loss.kl_divergence((groups * REDUCE_GROUP,), (REDUCE_GROUP,), rows, latent, p, p_off, self._partials)
-        self._reduce(groups, out, index, 1.0)
+        self._reduce(groups, out, index)
 
     def sum_squares(self, count: int, x: DeviceArray, out: DeviceArray, index: int) -> None:
         groups = self._groups(count)
         self._loss.sum_squares((groups * REDUCE_GROUP,), (REDUCE_GROUP,), count, x, self._partials)
-        self._reduce(groups, out, index, 1.0)
+        self._reduce(groups, out, index)
 
     # --- optimizer --------------------------------------------------------------------------------------------------
     def adam_update(self, count: int, param: DeviceArray, grad: DeviceArray, m: DeviceArray, v: DeviceArray, *,

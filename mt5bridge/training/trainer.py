@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ..engine import make_engine
 from ..errors import ModelFileError
 from ..inference import QUANTILES_KEY, ModelRunner, error_quantiles
 from ..modelfile import Model, load_model, save_model
+from ..signals import stop_on_signals
 from .baseline import RidgeBaseline, blocks_of, fit_ridge
 from .passes import stateful_pass
 from .protocol import Prepared, prepare
@@ -139,7 +139,7 @@ class Trainer:
         self.echo(f"training on {self.engine.device_label}: {len(self.series)} file(s), {self.prep.train_bars} "
                   f"training bars, {self.tcfg.streams} streams x {self.prep.length} steps, chunks of "
                   f"{self.tcfg.tbptt}, {self.tcfg.epochs} epochs")
-        with _interrupts(self.request_stop), _Progress(self.show_progress, total_steps, self.engine.step) as bar:
+        with stop_on_signals(self.request_stop), _Progress(self.show_progress, total_steps, self.engine.step) as bar:
             while self.epoch < self.tcfg.epochs:
                 if self.chunk == 0:
                     self.engine.reset_state()
@@ -215,25 +215,6 @@ class Trainer:
         errors = [stateful_pass(runner, s.features, a, b, 0, keep_outputs=False)["error"]
                   for s, (a, b) in zip(self.series, self.prep.train)]
         return error_quantiles(np.concatenate(errors))
-
-
-class _interrupts:
-    """Ctrl-C (and Ctrl-Break on Windows) ask the trainer to stop at the next chunk boundary, portably."""
-
-    def __init__(self, on_interrupt: Callable[[], None]):
-        self.on_interrupt, self.saved = on_interrupt, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for name in ("SIGINT", "SIGBREAK"):
-                if hasattr(signal, name):
-                    sig = getattr(signal, name)
-                    self.saved[sig] = signal.signal(sig, lambda *_: self.on_interrupt())
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
 
 
 class _Progress:
