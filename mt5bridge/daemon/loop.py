@@ -145,7 +145,7 @@ class Daemon:
             if bars is not None and len(bars):
                 batches[stream.key] = bars
         if batches:
-            self._process_batches(batches, warm_up=True)
+            self._process_batches(batches, warm_up=True, polled_at=time.perf_counter())
         for stream in streams:
             if stream.key in batches:
                 log.info("event=warmed stream=%s bars=%d fed=%d", stream.key, len(batches[stream.key]),
@@ -170,7 +170,7 @@ class Daemon:
                 stream.catching_up = len(bars) > 1
                 stream.next_poll = now + self.config.daemon.poll_interval_s
         if any(len(b) for b in batches.values()):
-            self._process_batches(batches)
+            self._process_batches(batches, polled_at=time.perf_counter())
             self._persist()
         if now >= self.next_heartbeat:
             self._heartbeat()
@@ -211,9 +211,10 @@ class Daemon:
         stream.last_poll_ms = int(self.clock() * 1000)
         return bars
 
-    def _process_batches(self, batches: dict[str, np.ndarray], warm_up: bool = False) -> None:
+    def _process_batches(self, batches: dict[str, np.ndarray], *, polled_at: float, warm_up: bool = False) -> None:
         """Round r steps one bar of every stream that has one, one device call per model; rounds are aligned on
-        the newest bars. Every bar is published, but during a warm-up only each stream's newest."""
+        the newest bars. Every bar is published, but during a warm-up only each stream's newest. `polled_at`
+        (perf_counter when the bars were in hand) starts the publish-latency clock."""
         rounds = max(len(b) for b in batches.values())
         for r in range(rounds):
             for group in self.groups.values():
@@ -224,9 +225,9 @@ class Daemon:
                     if i >= 0:
                         newest = i == len(bars) - 1
                         ready.append((s, bars[i], newest or not warm_up, 0 if newest else FLAG_CATCHUP))
-                self._step_group(group, ready)
+                self._step_group(group, ready, polled_at)
 
-    def _step_group(self, group: ModelGroup, ready: list) -> None:
+    def _step_group(self, group: ModelGroup, ready: list, polled_at: float) -> None:
         rows, meta = {}, {}
         for stream, bar, publish, flags in ready:
             if not self._accept(stream, bar):
@@ -245,13 +246,12 @@ class Daemon:
             meta[stream.slot] = (stream, bar, publish, flags)
         if not rows:
             return
-        started = time.perf_counter()
         outputs = group.step(rows)
         for slot, out in outputs.items():
             stream, bar, publish, flags = meta[slot]
             stream.bars_fed += 1
             if publish:
-                self._publish(stream, bar, out, flags, started)
+                self._publish(stream, bar, out, flags, polled_at)
 
     def _accept(self, stream: Stream, bar) -> bool:
         """Live bars out of order or malformed are skipped and logged, never fatal."""
@@ -269,7 +269,7 @@ class Daemon:
         return True
 
     # --- publishing and persistence ---------------------------------------------------------------------------------
-    def _publish(self, stream: Stream, bar, out, flags: int, started: float) -> None:
+    def _publish(self, stream: Stream, bar, out, flags: int, polled_at: float) -> None:
         error, percentile = float(out.error[0]), float(out.percentile[0])
         if not np.isfinite(error):
             flags |= FLAG_NO_ERROR
@@ -286,7 +286,7 @@ class Daemon:
         self.publisher.publish(stream.topic, payload, stream.stream_sequence)
         stream.recent = (stream.recent + [(stream.stream_sequence, payload)])[-self.config.publisher.history:]
         self.published += 1
-        self.metrics.published(stream.key, time.perf_counter() - started, error)
+        self.metrics.published(stream.key, time.perf_counter() - polled_at, error)
         if self.on_publish:
             self.on_publish(message)
 
