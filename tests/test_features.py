@@ -1,9 +1,10 @@
 """Features: each indicator against a plain-loop reference written from the formulas in docs/FEATURES.md, batch vs
-streaming (bit-identical for mt5-v1), state save/restore, and feature-set lookup.
+streaming (bit-identical for mt5-v1), state save/restore, feature-set lookup, and scale-free-v1's invariance to the
+instrument's price scale.
 
 Tolerances: the references below use the textbook arithmetic order, the product uses MetaQuotes' order, so they agree
 to rtol 1e-12 (CCI: 1e-9, see there). Batch and streaming use the same order and must agree exactly (mt5-v1) or
-to 1e-12 (robust-v1, whose log may round differently in numpy's vector and scalar loops)."""
+to 1e-12 (robust-v1 and scale-free-v1, whose logs may round differently in numpy's vector and scalar loops)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 from mt5bridge.data import RATES_DTYPE, read_bars, sample_path
 from mt5bridge.data.bars import parse_time
 from mt5bridge.errors import ConfigError, DataError, ModelFileError
-from mt5bridge.features import FEATURE_NAMES, FEATURE_SETS, compute_features, get_feature_set
+from mt5bridge.config import PRESETS
+from mt5bridge.features import DEFAULT_FEATURE_SET, FEATURE_NAMES, FEATURE_SETS, compute_features, get_feature_set
 from mt5bridge.features import indicators as ind
 from mt5bridge.testing import synthetic_bars
 
@@ -127,7 +129,7 @@ def test_time_features_in_server_time():
 
 
 def test_feature_rows_in_order(small):
-    x = compute_features(small)
+    x = compute_features(small, "mt5-v1")
     assert x.shape == (60, 12) and x.dtype == np.float64
     b = small[30]
     assert x[30, :4].tolist() == [b["close"] - b["open"], b["high"] - b["open"], b["low"] - b["open"],
@@ -155,10 +157,12 @@ def test_robust_volume_is_a_log_ratio_to_the_rolling_median():
 
 
 def test_feature_set_lookup():
-    assert set(FEATURE_SETS) == {"mt5-v1", "robust-v1"}
+    assert set(FEATURE_SETS) == {"mt5-v1", "robust-v1", "scale-free-v1"}
     for fs in FEATURE_SETS.values():
         assert len(fs.names) == 12 and fs.warmup >= fs.first_valid
-    with pytest.raises(ConfigError, match="unknown feature set 'mt5-v2'.*mt5-v1, robust-v1"):
+    assert DEFAULT_FEATURE_SET == "scale-free-v1"
+    assert all(p.train.feature_set == "scale-free-v1" for p in PRESETS.values())
+    with pytest.raises(ConfigError, match="unknown feature set 'mt5-v2'.*mt5-v1, robust-v1, scale-free-v1"):
         get_feature_set("mt5-v2")
 
 
@@ -171,10 +175,12 @@ def assert_stream_equals_batch(bars, fs, exact=True):
         np.testing.assert_allclose(stream, batch, rtol=RTOL, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["mt5-v1", "robust-v1"])
+@pytest.mark.parametrize("name", ["mt5-v1", "robust-v1", "scale-free-v1"])
 def test_stream_equals_batch_on_the_bundled_sample(name):
     bars = read_bars(sample_path()).bars
     assert_stream_equals_batch(bars, get_feature_set(name), exact=name == "mt5-v1")
+    if name != "mt5-v1":  # the logs agree bit for bit too on this machine; the looser check is for other libms
+        assert_stream_equals_batch(bars, get_feature_set(name), exact=True)
 
 
 @pytest.mark.skipif(not EURUSD.is_file(), reason="../shared/data is not beside the repository")
@@ -205,7 +211,7 @@ def test_stream_equals_batch_on_random_bar_series(steps, start_price, name):
     assert_stream_equals_batch(bars, get_feature_set(name), exact=name == "mt5-v1")
 
 
-@pytest.mark.parametrize("name", ["mt5-v1", "robust-v1"])
+@pytest.mark.parametrize("name", ["mt5-v1", "robust-v1", "scale-free-v1"])
 def test_saved_state_continues_identically(name):
     fs = get_feature_set(name)
     bars = read_bars(sample_path()).bars[:1500]
@@ -240,3 +246,51 @@ def test_batch_speed_is_reported_not_asserted(record_property):
     t0 = time.perf_counter()
     compute_features(bars)
     record_property("seconds_per_100k_bars", time.perf_counter() - t0)  # timing is shown, never a pass/fail
+
+
+# --- scale-free-v1 ------------------------------------------------------------------------------------------------
+def test_scale_free_slots_follow_their_formulas():
+    """Each slot from the price-unit indicators (mt5-v1's columns), by the formulas in docs/FEATURES.md."""
+    bars = read_bars(sample_path()).bars[:1200]
+    raw, robust = compute_features(bars, "mt5-v1"), compute_features(bars, "robust-v1")
+    x = compute_features(bars, "scale-free-v1")
+    c = bars["close"].astype(float)
+    atr = raw[:, 9]
+    for k in (0, 1, 2, 10, 11):  # bar shapes and MACD in ATRs
+        np.testing.assert_allclose(x[600:, k], raw[600:, k] / atr[600:], rtol=1e-15)
+    np.testing.assert_allclose(x[600:, 9], np.log(atr[600:] / c[600:]), rtol=1e-14)
+    np.testing.assert_array_equal(x[:, [3, 4, 5, 6, 7, 8]], robust[:, [3, 4, 5, 6, 7, 8]])  # volume, time, RSI, CCI
+    fs = get_feature_set("scale-free-v1")
+    assert fs.names[9] == "log_atr_close" and fs.names[0] == "close_open_atr"
+    assert not np.isnan(x[fs.first_valid]).any() and np.isnan(x[fs.first_valid - 1]).any()
+
+
+@pytest.mark.parametrize("scale", [100.0, 0.01, 157.3])
+def test_scale_free_features_do_not_see_the_price_scale(scale):
+    """The same market quoted on another scale (a JPY pair, an index, gold) gives the same features; mt5-v1's
+    bar shapes, ATR and MACD move with the price."""
+    bars = read_bars(sample_path()).bars[:1500]
+    scaled = bars.copy()
+    for name in ("open", "high", "low", "close"):
+        scaled[name] = bars[name] * scale
+    a, b = compute_features(bars, "scale-free-v1")[600:], compute_features(scaled, "scale-free-v1")[600:]
+    np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    raw_a, raw_b = compute_features(bars, "mt5-v1")[600:], compute_features(scaled, "mt5-v1")[600:]
+    assert not np.allclose(raw_a[:, [0, 9, 10]], raw_b[:, [0, 9, 10]])
+
+
+def test_zero_atr_guard_gives_finite_values():
+    """A frozen feed (every price equal for longer than the ATR period) floors ATR at ATR_FLOOR x close."""
+    from mt5bridge.features.sets import ATR_FLOOR
+
+    bars = synthetic_bars(600, seed=4)
+    frozen = bars["close"][540]
+    for name in ("open", "high", "low", "close"):
+        bars[name][541:] = frozen
+    fs = get_feature_set("scale-free-v1")
+    x = fs.compute(bars)
+    assert np.isfinite(x[fs.first_valid:]).all()
+    np.testing.assert_array_equal(x[560:, :3], 0.0)  # no range, no shape
+    assert x[-1, 9] == pytest.approx(np.log(ATR_FLOOR), rel=1e-12)  # ATR is exactly 0 after 14 frozen bars
+    assert np.isfinite(x[-1, 10:]).all()
+    np.testing.assert_array_equal(fs.stream().update_many(bars), x)

@@ -1,7 +1,8 @@
 """Streaming features: one state per symbol and timeframe, updated with one closed bar at a time.
 
 Every step repeats the batch path's arithmetic in the same order (indicators.py), so streaming and batch agree bit
-for bit (the log in robust-v1 may differ in the last bit between numpy's vector and scalar loops). The state is plain
+for bit (the logs in robust-v1 and scale-free-v1 may differ in the last bit between numpy's vector and scalar
+loops). The state is plain
 data: `to_dict()` gives JSON-ready dicts and lists (no pickle), `FeatureSet.restore(state)` continues from it.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from ..errors import DataError, ModelFileError
 from ..data.bars import format_time
 from . import indicators as ind
-from .sets import F, FeatureSet
+from .sets import F, FeatureSet, rescale_by_atr
 
 STATE_VERSION = 1
 _P_RSI, _P_CCI, _P_ATR = ind.RSI_PERIOD, ind.CCI_PERIOD, ind.ATR_PERIOD
@@ -64,6 +65,8 @@ class FeatureStream:
         row[8] = self._cci(i, (h + lo + c) / 3.0)
         row[9] = self._atr(i, h, lo, c)
         row[10], row[11] = self._macd(i, c)
+        if self.feature_set.scale == "atr":
+            rescale_by_atr(row[None], np.array([c]))  # the batch path's code on one row: the same rounding
         self.prev_close, self.last_time, self.n = c, t, i + 1
         return row
 
