@@ -20,6 +20,7 @@ else:  # pragma: no cover
 from .errors import ConfigError
 
 ACTIVATIONS = ("identity", "tanh")
+LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,15 +168,20 @@ def _check(ok: bool, key: str, value: Any, why: str) -> None:
 class TrainConfig:
     """The backfill-training protocol (docs/TRAINING.md): B streams, truncated BPTT over K steps, time-ordered split."""
 
-    feature_set: str = "mt5-v1"  # id of the 12 features computed per bar (see mt5bridge.features)
+    feature_set: str = "scale-free-v1"  # id of the 12 features computed per bar (see mt5bridge.features)
     streams: int = 32  # B: the training history is cut into B contiguous segments, each with its own state
     tbptt: int = 40  # K: steps per chunk; the state is carried across chunks, gradients are not
-    epochs: int = 20
+    epochs: int = 20  # the epoch budget: training stops here at the latest
     validation: float = 0.1  # latest fraction of each file's history held out (time-ordered, never shuffled)
     warmup_bars: int = 0  # bars dropped at each file's start before features are used; 0 = the feature set's own
     burn_in: int = 200  # bars that warm the state before validation scores them
-    lr_schedule: str = "constant"  # "constant" or "cosine" (decay to lr * lr_floor over all steps)
-    lr_floor: float = 0.1
+    lr_schedule: str = "constant"  # "constant", "cosine" (decay to lr * lr_floor over the epoch budget) or
+    #                                "plateau" (lr * lr_factor after lr_patience epochs without a better validation)
+    lr_floor: float = 0.1  # cosine: the final fraction of lr; plateau: the lowest fraction of lr
+    lr_factor: float = 0.5  # plateau: the cut
+    lr_patience: int = 4  # plateau: epochs without a new best validation nmse before a cut
+    patience: int = 0  # early stopping: stop after this many epochs without a new best validation nmse (0: off)
+    min_delta: float = 0.002  # a validation nmse counts as better when below best * (1 - min_delta)
     seed: int = 0  # draws of eps and anything else random in training
     dtype: str = "float32"  # engine precision
 
@@ -185,9 +191,16 @@ class TrainConfig:
         _check(0.0 <= self.validation < 1.0, "train.validation", self.validation, "must be in [0, 1)")
         _check(self.warmup_bars >= 0, "train.warmup_bars", self.warmup_bars, "must be >= 0")
         _check(self.burn_in >= 0, "train.burn_in", self.burn_in, "must be >= 0")
-        _check(self.lr_schedule in ("constant", "cosine"), "train.lr_schedule", self.lr_schedule,
-               "must be 'constant' or 'cosine'")
+        _check(self.lr_schedule in LR_SCHEDULES, "train.lr_schedule", self.lr_schedule,
+               f"must be one of {LR_SCHEDULES}")
         _check(0.0 <= self.lr_floor <= 1.0, "train.lr_floor", self.lr_floor, "must be in [0, 1]")
+        _check(0.0 < self.lr_factor < 1.0, "train.lr_factor", self.lr_factor, "must be in (0, 1)")
+        _check(self.lr_patience >= 1, "train.lr_patience", self.lr_patience, "must be >= 1")
+        _check(self.patience >= 0, "train.patience", self.patience, "must be >= 0 (0 = no early stopping)")
+        _check(0.0 <= self.min_delta < 1.0, "train.min_delta", self.min_delta, "must be in [0, 1)")
+        needs_validation = self.patience > 0 or self.lr_schedule == "plateau"
+        _check(self.validation > 0 or not needs_validation, "train.validation", self.validation,
+               "must be > 0 for early stopping (patience) and the plateau schedule, which watch it")
         _check(self.dtype in ("float32", "float64"), "train.dtype", self.dtype, "must be float32 or float64")
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,15 +226,20 @@ PRESETS: dict[str, Preset] = {
     # The seed article: LSTM 500/250/50 -> VAE 25 -> dense 40/80/160 (tanh) -> 480; W=10, D=40, F=12.
     # beta = 0.02 equals the article's KL multiplier 0.01 against its output gradient (y - y_hat), i.e. a loss of
     # 1/2 * squared error; see docs/MODEL.md. Trained like the reference numbers in the training issue: B=32, K=40,
-    # Adam 1e-3, 20 epochs. Features: robust-v1 like `default`, so the two presets differ only in the network and
-    # its training (the seed's raw tick_volume/1000 drifts ~100x over 20 years: feature_set = "mt5-v1" in a config
-    # file gives the seed's exact features).
-    "article": Preset(ModelConfig(), TrainConfig(feature_set="robust-v1", epochs=20)),
+    # Adam 1e-3, 20 epochs. Features: scale-free-v1 like every preset (feature_set = "mt5-v1" in a config file gives
+    # the seed's exact features, whose price units and raw tick volume do not carry across symbols or years).
+    "article": Preset(ModelConfig(), TrainConfig(epochs=20)),
     # Our best configuration (docs/TRAINING.md, results): a deterministic autoencoder with a wide latent (Z=128),
-    # two LSTM layers of 256, a wider decoder, scale-free volume features, cosine learning-rate decay.
+    # two LSTM layers of 256, a wider decoder, scale-free features, trained to convergence: an epoch budget, the
+    # learning rate cut on validation plateaus, early stopping on the validation nmse, the best epoch's weights kept.
     "default": Preset(ModelConfig(lstm=(256, 256), latent=128, decoder=(256, 512), variational=False,
                                   optimizer=OptimizerConfig(lr=2e-3, clip_norm=1.0)),
-                      TrainConfig(feature_set="robust-v1", epochs=30, lr_schedule="cosine")),
+                      TrainConfig(epochs=160, lr_schedule="plateau", lr_patience=4, lr_floor=0.01, patience=12)),
+    # For a 2-core CPU: half the widths (about a quarter of the arithmetic) and a 40-epoch budget; what it gives up
+    # is in docs/TRAINING.md.
+    "fast": Preset(ModelConfig(lstm=(128, 128), latent=64, decoder=(128, 256), variational=False,
+                               optimizer=OptimizerConfig(lr=2e-3, clip_norm=1.0)),
+                   TrainConfig(epochs=40, lr_schedule="plateau", lr_patience=3, lr_floor=0.01, patience=8)),
     # A small network for tests, the demo and smoke runs.
     "tiny": Preset(ModelConfig(lstm=(32, 16), latent=8, decoder=(24,), target_bars=16),
                    TrainConfig(streams=4, tbptt=16, epochs=2, burn_in=20)),

@@ -27,7 +27,7 @@ TRAIN = TrainConfig(streams=3, tbptt=8, epochs=2, burn_in=20, validation=0.1, se
 
 @pytest.fixture(scope="module")
 def series():
-    full = load_series(sample_path(), "mt5-v1")
+    full = load_series(sample_path(), TRAIN.feature_set)
     return [full.slice(0, 1200)]  # enough for a few chunks per epoch, small enough for the numpy device
 
 
@@ -66,7 +66,7 @@ def test_training_writes_model_log_baseline_and_error_distribution(series, tmp_p
     out = tmp_path / "m.npz"
     result = _train(series, out)
     assert result.finished and result.epochs == 2
-    model = load_model(out, feature_set="mt5-v1")
+    model = load_model(out, feature_set="scale-free-v1")
     assert model.metadata["training"]["finished"] and model.adam_step > 0
     assert "baseline.weights" in model.extras and len(model.extras[QUANTILES_KEY]) == 1001
     records = [json.loads(line) for line in log_path(out).read_text().splitlines()]

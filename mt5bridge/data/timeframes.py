@@ -74,6 +74,12 @@ def timeframe(value: str | int | Timeframe) -> Timeframe:
     raise ConfigError(f"unknown timeframe {value!r}; known timeframes: {', '.join(TIMEFRAMES)}")
 
 
+def timeframe_name(code: int) -> str:
+    """"H1" for 16385; the number itself for a constant MT5 does not define (shown, never an error)."""
+    found = _BY_CODE.get(int(code))
+    return found.name if found else str(code)
+
+
 def bar_open_time(t: int, tf: Timeframe) -> int:
     """Open time of the bar that contains server time t (seconds). W1 bars open on Sunday 00:00, as in MT5."""
     t = int(t)
@@ -92,3 +98,18 @@ def next_bar_time(t: int, tf: Timeframe) -> int:
         month = np.datetime64(int(t), "s").astype("datetime64[M]") + 1
         return int(month.astype("datetime64[s]").astype(np.int64))
     return int(t) + tf.seconds
+
+
+def infer_timeframe(times: np.ndarray) -> Timeframe | None:
+    """The timeframe of a bar series from its spacing: the most common gap between consecutive bars (sessions,
+    weekends and holidays make longer gaps, never more frequent ones). None when it fits no MT5 timeframe or the
+    series has fewer than 2 bars. MN1 is any most-common gap of 28-31 days."""
+    gaps = np.diff(np.asarray(times, np.int64))
+    gaps = gaps[gaps > 0]
+    if len(gaps) == 0:
+        return None
+    values, counts = np.unique(gaps, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    if 28 * _DAY <= step <= 31 * _DAY:
+        return TIMEFRAMES["MN1"]
+    return next((tf for tf in TIMEFRAMES.values() if tf.seconds == step and not tf.monthly), None)

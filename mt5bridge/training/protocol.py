@@ -47,6 +47,14 @@ class Prepared:
 def prepare(series: list[Series], cfg: ModelConfig, train: TrainConfig) -> Prepared:
     """Split each series in time, fit the standardisation on the training parts only, cut the streams."""
     first = cfg.target_bars - 1  # the first bar whose D-bar target lies wholly inside the series
+    for s in series:
+        if s.feature_set is not None and s.feature_set != train.feature_set:
+            raise DataError(f"{s.name}: features computed with {s.feature_set!r}, the training config says "
+                            f"{train.feature_set!r}")
+    timeframes = {s.timeframe for s in series}
+    if len(timeframes) > 1:  # one model is one timeframe: its memory counts bars, and bars of M15 are not H1's
+        listing = ", ".join(f"{s.name} ({s.timeframe or 'unknown timeframe'})" for s in series)
+        raise DataError(f"the files have different timeframes: {listing}; train one model per timeframe")
     train_ranges, val_ranges = [], []
     for s in series:
         usable = len(s) - first

@@ -22,12 +22,16 @@ class Series:
     name: str
     times: np.ndarray  # (N,) int64 bar open times, server time, seconds
     features: np.ndarray  # (N, F) float64, all finite
+    symbol: str | None = None  # from the file's mt5bridge metadata (Parquet from `history`); None when unknown
+    timeframe: str | None = None  # "H1": from the metadata, else inferred from the bar spacing; None when unknown
+    feature_set: str | None = None  # the id the features were computed with (None: made by hand, e.g. in tests)
 
     def __len__(self) -> int:
         return len(self.times)
 
     def slice(self, start: int, stop: int | None = None) -> "Series":
-        return Series(self.name, self.times[start:stop], self.features[start:stop])
+        return Series(self.name, self.times[start:stop], self.features[start:stop], self.symbol, self.timeframe,
+                      self.feature_set)
 
 
 def load_series(path: str | Path, feature_set: str, *, warmup_bars: int = 0, start: int | None = None,
@@ -35,10 +39,12 @@ def load_series(path: str | Path, feature_set: str, *, warmup_bars: int = 0, sta
     """Read a bar file, compute its features over the whole file (indicator seeds start at its first bar), drop the
     warm-up, and keep bars with start <= time < end (seconds)."""
     from ..data.files import read_bars
+    from ..data.timeframes import infer_timeframe
     from ..features import get_feature_set
 
     fs = get_feature_set(feature_set)
-    bars = read_bars(path).bars
+    bar_file = read_bars(path)
+    bars = bar_file.bars
     features = fs.compute(bars)  # (N, F)
     skip = max(warmup_bars or fs.warmup, fs.first_valid)
     times = np.asarray(bars["time"], np.int64)
@@ -47,7 +53,9 @@ def load_series(path: str | Path, feature_set: str, *, warmup_bars: int = 0, sta
         keep &= times >= start
     if end is not None:
         keep &= times < end
-    series = Series(Path(path).name, times[keep], features[keep])
+    inferred = infer_timeframe(times)
+    series = Series(Path(path).name, times[keep], features[keep], bar_file.metadata.get("symbol"),
+                    bar_file.metadata.get("timeframe") or (inferred.name if inferred else None), feature_set)
     if len(series) == 0:
         raise DataError(f"{path}: no bars left after the {skip}-bar feature warm-up and the date window")
     bad = ~np.isfinite(series.features).all(axis=1)

@@ -1,8 +1,11 @@
 """Backfill training: B streams over the history, truncated BPTT over K steps, a checkpoint every epoch, exact resume.
 
 The checkpoint is the model file itself (written atomically): weights, Adam moments and step, the random
-generator's state, the position (epoch, chunk) and, mid-epoch, the B streams' recurrent state. `--resume` reloads
-all of it, so an interrupted run continues with the same numbers an uninterrupted one would have produced.
+generator's state, the position (epoch, chunk), mid-epoch the B streams' recurrent state, and the convergence
+bookkeeping (best validation so far and its weights, epochs since, the plateau schedule's learning-rate scale).
+`--resume` reloads all of it, so an interrupted run continues with the same numbers an uninterrupted one would have
+produced. Training ends at the epoch budget or, with `patience`, when the validation nmse has not improved for that
+many epochs; the finished file holds the best epoch's weights.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from ..signals import stop_on_signals
 from .baseline import RidgeBaseline, blocks_of, fit_ridge
 from .passes import stateful_pass
 from .protocol import Prepared, prepare
+from .provenance import input_quantiles, training_provenance
 from .series import Series
 
 PROGRESS_EVERY = 8  # training steps between loss reads (each read waits for the device)
+BEST_PREFIX = "best."  # checkpoint extras: the best epoch's weights, "best.<param name>"
 
 
 @dataclass
@@ -46,8 +51,10 @@ def log_path(model_path: Path) -> Path:
 class Trainer:
     def __init__(self, series: list[Series], model: ModelConfig, train: TrainConfig, out: str | Path, *,
                  device: str | None = None, resume: bool = False, progress: bool = True,
-                 echo: Callable[[str], None] = print, on_chunk: Callable[["Trainer"], None] | None = None):
+                 echo: Callable[[str], None] = print, on_chunk: Callable[["Trainer"], None] | None = None,
+                 preset_name: str | None = None):
         self.series, self.cfg, self.tcfg = series, model, train
+        self.preset_name = preset_name  # recorded in the model file (mt5bridge info)
         self.out, self.device, self.resume, self.echo = Path(out), device, resume, echo
         self.show_progress = progress
         self.on_chunk = on_chunk  # called after every optimizer step (tests, custom stopping)
@@ -68,6 +75,8 @@ class Trainer:
         self.engine = make_engine(self.cfg, streams=self.tcfg.streams, device=self.device, dtype=self.tcfg.dtype)
         self.rng = np.random.default_rng(self.tcfg.seed)
         self.epoch, self.chunk, self.history = 0, 0, []
+        self.convergence = _Convergence()
+        self.best_params: dict[str, np.ndarray] | None = None
         self._sums, self._started = np.zeros(4), time.perf_counter()
         p, cfg = self.prep, self.cfg
         fit = [(a, a + int(0.8 * (b - a))) for a, b in p.train]
@@ -96,6 +105,9 @@ class Trainer:
         self.rng = np.random.default_rng()
         self.rng.bit_generator.state = meta["rng"]
         self.epoch, self.chunk, self.history = meta["epoch"], meta["chunk"], meta["history"]
+        self.convergence = _Convergence(**meta.get("convergence", {}))
+        best = {k[len(BEST_PREFIX):]: v for k, v in ckpt.extras.items() if k.startswith(BEST_PREFIX)}
+        self.best_params = best or None
         self._sums = np.array(meta["epoch_sums"])  # the interrupted epoch's running totals
         self._started = time.perf_counter() - meta["epoch_seconds"]
         self.baseline = RidgeBaseline.from_extras(ckpt.extras)
@@ -117,10 +129,17 @@ class Trainer:
                 extras[f"train.h{i}"], extras[f"train.c{i}"] = h, c
         if quantiles is not None:
             extras[QUANTILES_KEY] = quantiles
+            extras.update(input_quantiles(self.prep))
+        elif self.best_params is not None:  # a checkpoint keeps the best weights so far, for the finished file
+            extras.update({BEST_PREFIX + k: v for k, v in self.best_params.items()})
         meta = {"training": {"train_config": self.tcfg.to_dict(), "data": self._data_identity(),
                              "epoch": self.epoch, "chunk": self.chunk, "rng": self.rng.bit_generator.state,
                              "history": self.history, "finished": finished,
-                             "epoch_sums": self._sums.tolist(), "epoch_seconds": time.perf_counter() - self._started}}
+                             "convergence": self.convergence.__dict__,
+                             "epoch_sums": self._sums.tolist(), "epoch_seconds": time.perf_counter() - self._started},
+                "trained_on": training_provenance(self.series, self.prep)}
+        if self.preset_name:
+            meta["preset"] = self.preset_name
         save_model(self.out, self._snapshot(with_optimizer=True, extras=extras, metadata=meta))
 
     # --- the loop -------------------------------------------------------------------------------------------------
@@ -129,6 +148,8 @@ class Trainer:
         if self.tcfg.lr_schedule == "cosine":
             floor = self.tcfg.lr_floor
             return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0))))
+        if self.tcfg.lr_schedule == "plateau":
+            return lr * self.convergence.lr_scale
         return lr
 
     def run(self) -> TrainResult:
@@ -140,7 +161,7 @@ class Trainer:
                   f"training bars, {self.tcfg.streams} streams x {self.prep.length} steps, chunks of "
                   f"{self.tcfg.tbptt}, {self.tcfg.epochs} epochs")
         with stop_on_signals(self.request_stop), _Progress(self.show_progress, total_steps, self.engine.step) as bar:
-            while self.epoch < self.tcfg.epochs:
+            while self.epoch < self.tcfg.epochs and not self.convergence.stopped_early:
                 if self.chunk == 0:
                     self.engine.reset_state()
                     self._sums = np.zeros(4)  # loss*rows, mse*rows, kl*rows, rows
@@ -164,6 +185,10 @@ class Trainer:
                                   f"{self.chunk}); continue with --resume")
                         return TrainResult(self.out, self.epoch, False, self.history)
                 self._end_epoch(bars_per_epoch)
+        if self.best_params is not None:  # the finished model is the best epoch's (Adam moments: the last epoch's)
+            self.engine.set_params(self.best_params)
+            self.echo(f"keeping epoch {self.convergence.best_epoch}'s weights (validation nmse "
+                      f"{self.convergence.best_val_nmse:.4f})")
         quantiles = self._training_error_quantiles()
         self._save(finished=True, quantiles=quantiles)
         self.echo(f"done: {self.out}")
@@ -186,6 +211,9 @@ class Trainer:
                   "train_mse": mse / rows, "train_kl": kl / rows, "lr": self._lr(self.engine.step, self.total_steps),
                   "seconds": seconds, "bars_per_s": bars_per_epoch / seconds}
         record.update(self._validate())
+        if "val_nmse" in record and self.convergence.observe(self.epoch + 1, record["val_nmse"], self.tcfg):
+            self.best_params = self.engine.get_params()
+        record.update(best_epoch=self.convergence.best_epoch, lr_scale=self.convergence.lr_scale)
         self.history.append(record)
         with log_path(self.out).open("a") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -194,6 +222,10 @@ class Trainer:
                   + f", {seconds:.1f} s ({record['bars_per_s']:.0f} bars/s)")
         self.epoch += 1
         self.chunk = 0
+        if self.tcfg.patience and self.convergence.since_best >= self.tcfg.patience:
+            self.convergence.stopped_early = True
+            self.echo(f"early stop: no better validation nmse for {self.tcfg.patience} epochs "
+                      f"(best {self.convergence.best_val_nmse:.4f} at epoch {self.convergence.best_epoch})")
         self._save(finished=False)
 
     def _runner(self) -> ModelRunner:
@@ -215,6 +247,30 @@ class Trainer:
         errors = [stateful_pass(runner, s.features, a, b, 0, keep_outputs=False)["error"]
                   for s, (a, b) in zip(self.series, self.prep.train)]
         return error_quantiles(np.concatenate(errors))
+
+
+@dataclass
+class _Convergence:
+    """Early stopping and the plateau schedule's bookkeeping; plain numbers, saved in every checkpoint."""
+
+    best_epoch: int = 0  # 0: no validation seen yet
+    best_val_nmse: float = math.inf
+    since_best: int = 0  # epochs since the last new best
+    since_cut: int = 0  # epochs since the last new best or learning-rate cut (plateau)
+    lr_scale: float = 1.0  # plateau: the current fraction of the configured learning rate
+    stopped_early: bool = False
+
+    def observe(self, epoch: int, val_nmse: float, tcfg: TrainConfig) -> bool:
+        """Fold one epoch's validation nmse in; True when it is a new best (its weights should be kept)."""
+        if val_nmse < self.best_val_nmse * (1.0 - tcfg.min_delta) or self.best_epoch == 0:
+            self.best_epoch, self.best_val_nmse, self.since_best, self.since_cut = epoch, val_nmse, 0, 0
+            return True
+        self.since_best += 1
+        self.since_cut += 1
+        if tcfg.lr_schedule == "plateau" and self.since_cut >= tcfg.lr_patience and self.lr_scale > tcfg.lr_floor:
+            self.lr_scale = max(self.lr_scale * tcfg.lr_factor, tcfg.lr_floor)
+            self.since_cut = 0
+        return False
 
 
 class _Progress:
