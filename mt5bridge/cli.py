@@ -181,10 +181,30 @@ def train(
     end = parse_time(date_to) if date_to else None
     series = [load_series(p, chosen.train.feature_set, warmup_bars=chosen.train.warmup_bars, start=start, end=end)
               for p in data]
+    label = preset_name or (f"{config_file.name} (config file)" if config_file else "default")
     result = Trainer(series, chosen.model, chosen.train, out, device=device, resume=resume, progress=progress,
-                     echo=typer.echo).run()
+                     echo=typer.echo, preset_name=label).run()
     if not result.finished:
         raise typer.Exit(130)
+
+
+TIMEFRAME_MISMATCH_HELP = "Use the model on bars of another timeframe than it was trained on (its memory counts " \
+                          "bars, so its numbers then mean something else)."
+
+
+def _model_and_series(model_path: Path, data: Path, allow_timeframe_mismatch: bool):
+    """The model and the data's features, refusing bars of another timeframe than the model's unless allowed."""
+    from .modelfile import load_model
+    from .training.provenance import check_timeframe
+    from .training.series import load_series
+
+    model = load_model(model_path)
+    series = load_series(data, model.feature_set)
+    warning = check_timeframe(model, series.timeframe, what=str(data), allow=allow_timeframe_mismatch,
+                              option="--allow-timeframe-mismatch")
+    if warning:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+    return model, series
 
 
 @app.command()
@@ -197,16 +217,16 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every metric as JSON."),
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="Write the per-lag R² plot (PNG)."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    allow_timeframe_mismatch: bool = typer.Option(False, "--allow-timeframe-mismatch",
+                                                  help=TIMEFRAME_MISMATCH_HELP),
 ) -> None:
-    """Honest metrics: NMSE, per-lag R² against a no-memory baseline and a state-reset control, memory horizon."""
+    """Honest metrics: NMSE, per-lag R² against a no-memory baseline and a state-reset control, memory horizon, and
+    how far the data's inputs drift from the model's training data."""
     from .data.bars import parse_time
-    from .modelfile import load_model
     from .training.evaluate import evaluate as run_evaluation
     from .training.evaluate import plot, write_json
-    from .training.series import load_series
 
-    model = load_model(model_path)
-    series = load_series(data, model.feature_set)
+    model, series = _model_and_series(model_path, data, allow_timeframe_mismatch)
     result = run_evaluation(model, series, start_time=parse_time(date_from) if date_from else None,
                             burn_in=burn_in, device=device)
     result.update(model=str(model_path), data=str(data))
@@ -224,6 +244,16 @@ def evaluate(
                + " / ".join(f"{result['baseline_per_lag_r2_price'][k]:.2f}" for k in lags))
     typer.echo(f"memory_horizon {result['memory_horizon']}, memory_lags {result['memory_lags']}, "
                f"latent_active_units {result['latent_active_units']}")
+    drift = result["input_drift"]
+    if not drift["available"]:
+        typer.echo(f"input drift: not available ({drift['why']})")
+    else:
+        worst = max(drift["per_feature_share_outside"].items(), key=lambda kv: kv[1])
+        typer.echo(f"input drift: {100 * drift['share_outside']:.2f}% of inputs outside the training range "
+                   f"(threshold {100 * drift['threshold']:.0f}%; most: {worst[0]} {100 * worst[1]:.1f}%)")
+        if drift["drifted"]:
+            typer.secho("warning: these inputs do not look like the training data; the numbers above are not "
+                        "comparable to the training results", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()
@@ -235,16 +265,16 @@ def encode(
                                              "target stacks (D*F values each)."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    allow_timeframe_mismatch: bool = typer.Option(False, "--allow-timeframe-mismatch",
+                                                  help=TIMEFRAME_MISMATCH_HELP),
 ) -> None:
-    """Backfill the latent, reconstruction error and anomaly percentile of every historical bar."""
+    """Backfill the latent, reconstruction error, anomaly percentile and input-drift score of every historical bar."""
     from rich.progress import Progress
 
-    from .modelfile import file_sha256, load_model
+    from .modelfile import file_sha256
     from .training.encode import encode_series, write_table
-    from .training.series import load_series
 
-    model = load_model(model_path)
-    series = load_series(data, model.feature_set)
+    model, series = _model_and_series(model_path, data, allow_timeframe_mismatch)
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("encoding", total=len(series))
         table = encode_series(model, series, device=device, with_reconstruction=with_reconstruction,
@@ -252,6 +282,20 @@ def encode(
     write_table(table, out, {"model": str(model_path), "model_sha256": file_sha256(model_path),
                              "data": str(data), "feature_set": model.feature_set})
     typer.echo(f"{out}: {table.num_rows} bars, latent size {model.config.latent}")
+
+
+@app.command()
+def info(
+    model_path: Path = typer.Argument(..., help="Model file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """What a model file is: preset, sizes, feature set, what it was trained on, epochs, validation, checksum."""
+    import json
+
+    from .model_info import describe, format_info
+
+    summary = describe(model_path)
+    typer.echo(json.dumps(summary, indent=2) if as_json else format_info(summary))
 
 
 @app.command()

@@ -23,7 +23,7 @@ from .data import sample_path
 from .subscriber import SubscriberLogic
 from .training.series import load_series
 from .training.trainer import Trainer
-from .wire import HEARTBEAT_TOPIC, LatentMessage
+from .wire import FLAG_NAMES, FLAG_NO_ERROR, FLAG_WARM, HEARTBEAT_TOPIC, LatentMessage, bit_names
 from .zmq_io import Subscriber
 
 TRAIN_BARS, REPLAY_START = 7000, 9000
@@ -34,8 +34,10 @@ def format_latent(message: LatentMessage, width: int = 6) -> str:
     error = "   n/a" if message.recon_error != message.recon_error else f"{message.recon_error:6.3f}"
     pct = "  n/a" if message.anomaly_pct != message.anomaly_pct else f"{message.anomaly_pct:5.1f}"
     z = " ".join(f"{v:+.2f}" for v in message.latent[:width])
+    flags = message.flags & ~(FLAG_WARM | FLAG_NO_ERROR)  # the usual ones; error n/a already says NO_ERROR
+    note = f"  [{bit_names(flags, FLAG_NAMES)}]" if flags else ""
     return (f"{message.symbol} {when}  seq {message.sequence:4d}  error {error} (pct {pct})  "
-            f"z[0:{width}] {z} ...")
+            f"z[0:{width}] {z} ...{note}")
 
 
 def _subscribe(endpoint: str, expect: int, echo: Callable[[str], None], done: threading.Event, result: dict) -> None:

@@ -3,7 +3,7 @@
 A `ModelRunner` holds B streams. Each step takes the raw features of one closed bar per stream (or T bars in a
 row, which gives the same numbers as T single steps), standardises them with the model's frozen statistics,
 builds the encoder window (last W bars) and the target (last D bars), runs the engine, and returns the latent mean,
-the reconstruction error and its percentile among the training errors.
+the reconstruction error, its percentile among the training errors, and the input-drift score (mt5bridge/drift.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .drift import DriftMeter
 from .engine import make_engine
 from .engine.base import Engine
 from .modelfile import Model
@@ -26,6 +27,7 @@ class StepOutput:
     percentile: np.ndarray  # (T, B) percent of training errors <= error; NaN without an error or a distribution
     reconstruction: np.ndarray  # (T, B, O) standardised, newest bar first
     target: np.ndarray  # (T, B, O)
+    drift: np.ndarray  # (T, B) share of the last DRIFT_WINDOW bars' inputs outside the training range; NaN if unknown
 
 
 def error_quantiles(errors: np.ndarray, points: int = 1001) -> np.ndarray:
@@ -50,6 +52,7 @@ class ModelRunner:
         self.engine.set_params(model.params)
         self.streams = streams
         self.quantiles = model.extras.get(QUANTILES_KEY, np.zeros(0))
+        self.drift = DriftMeter(model.extras, streams, cfg.features)
         self.reset()
 
     def reset(self, streams: list[int] | None = None) -> None:
@@ -59,10 +62,12 @@ class ModelRunner:
             self.engine.set_state(self.engine.zero_state(self.streams))
             self.past = np.zeros((self.streams, cfg.target_bars - 1, cfg.features))  # (B, D-1, F) oldest first
             self.seen = np.zeros(self.streams, np.int64)  # bars stepped per stream
+            self.drift.reset()
             return
         self.engine.reset_state(streams)
         self.past[streams] = 0.0
         self.seen[streams] = 0
+        self.drift.reset(streams)
 
     def step(self, features: np.ndarray) -> StepOutput:
         """features (T, B, F) raw, finite -> outputs for those T bars of each of the B streams."""
@@ -84,14 +89,16 @@ class ModelRunner:
         error = np.mean((reconstruction.astype(np.float64) - target) ** 2, axis=2)  # (T, B)
         complete = (self.seen[None, :] + np.arange(1, steps + 1)[:, None]) >= cfg.target_bars
         error = np.where(complete, error, np.nan)
+        drift = self.drift.step(z, self.seen)
         self.past = history[:, -(cfg.target_bars - 1):] if cfg.target_bars > 1 else self.past
         self.seen += steps
-        return StepOutput(latent, error, error_percentile(error, self.quantiles), reconstruction, target)
+        return StepOutput(latent, error, error_percentile(error, self.quantiles), reconstruction, target, drift)
 
     # --- persistence ------------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
-        """Everything needed to continue exactly: each layer's h and c, the last D-1 standardised bars, counts."""
-        state = {"past": self.past.copy(), "seen": self.seen.copy()}
+        """Everything needed to continue exactly: each layer's h and c, the last D-1 standardised bars, counts, and the
+        drift meter's recent outside counts."""
+        state = {"past": self.past.copy(), "seen": self.seen.copy(), "drift": self.drift.recent.copy()}
         for layer, (h, c) in enumerate(self.engine.get_state()):
             state[f"h{layer}"], state[f"c{layer}"] = h, c
         return state
@@ -102,3 +109,7 @@ class ModelRunner:
         self.past = np.array(state["past"], np.float64)
         self.seen = np.array(state["seen"], np.int64)
         self.streams = len(self.seen)
+        # A daemon state saved before the drift score existed has no "drift": the score restarts from empty.
+        recent = state.get("drift")
+        self.drift.recent = np.zeros((self.streams, self.drift.window), np.int64) if recent is None \
+            else np.array(recent, np.int64)

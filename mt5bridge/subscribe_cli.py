@@ -9,7 +9,8 @@ from typing import Callable, Sequence
 
 from .demo import format_latent
 from .subscriber import SubscriberLogic
-from .wire import HEARTBEAT_TOPIC, HeartbeatMessage, to_json_dict
+from .data.timeframes import timeframe_name
+from .wire import HEARTBEAT_TOPIC, STATUS_NAMES, HeartbeatMessage, bit_names, to_json_dict
 from .zmq_io import Subscriber
 
 EXIT_VIOLATION = 3
@@ -60,5 +61,6 @@ def run_subscriber(endpoint: str, topics: Sequence[str], *, as_json: bool = Fals
 
 
 def _heartbeat_line(message: HeartbeatMessage) -> str:
-    parts = [f"{s.symbol}/{s.timeframe} status {s.status:#x} seq {s.last_stream_sequence}" for s in message.streams]
+    parts = [f"{s.symbol}/{timeframe_name(s.timeframe)} {bit_names(s.status, STATUS_NAMES)} seq "
+             f"{s.last_stream_sequence}" for s in message.streams]
     return f"# heartbeat seq {message.sequence}: " + ("; ".join(parts) or "no streams")

@@ -26,11 +26,18 @@ FLAG_WARM = 0x1  # the stream's state had its full warm-up before this bar
 FLAG_CATCHUP = 0x2  # published while catching up bars missed during a disconnect or a restart (late, not at close)
 FLAG_NO_ERROR = 0x4  # recon_error and anomaly_pct are NaN: the D-bar target is not complete yet
 FLAG_REPLAY = 0x8  # the bars come from a file replay, not a live terminal
+FLAG_DRIFT = 0x10  # the stream's input-drift score is over the daemon's threshold: inputs unlike the training data
 # Heartbeat stream status
 STATUS_CONNECTED = 0x1  # the terminal (or source) answered the last poll
 STATUS_WARM = 0x2
 STATUS_CATCHING_UP = 0x4
 STATUS_ERROR = 0x8  # the last poll failed; backing off
+STATUS_DRIFT = 0x10  # the stream's input-drift score is over the daemon's threshold
+
+FLAG_NAMES = {FLAG_WARM: "WARM", FLAG_CATCHUP: "CATCHUP", FLAG_NO_ERROR: "NO_ERROR", FLAG_REPLAY: "REPLAY",
+              FLAG_DRIFT: "DRIFT"}
+STATUS_NAMES = {STATUS_CONNECTED: "CONNECTED", STATUS_WARM: "WARM", STATUS_CATCHING_UP: "CATCHING_UP",
+                STATUS_ERROR: "ERROR", STATUS_DRIFT: "DRIFT"}
 
 _HEADER = struct.Struct("<4sHHQq")  # magic, version, kind, sequence, publish_time_ms: 24 bytes
 _LATENT = struct.Struct(f"<{SYMBOL_BYTES}sIIqQffHH")  # 68 bytes after the header, then Z floats
@@ -81,6 +88,14 @@ class HeartbeatMessage:
     @property
     def kind(self) -> int:
         return KIND_HEARTBEAT
+
+
+def bit_names(value: int, names: dict[int, str]) -> str:
+    """"WARM DRIFT" for FLAG_WARM | FLAG_DRIFT with FLAG_NAMES ("-" for none); unknown bits as hex, never dropped
+    (bits added by a newer daemon within this protocol version; decoders ignore them)."""
+    known = [name for bit, name in names.items() if value & bit]
+    rest = value & ~sum(names)
+    return " ".join(known + ([f"{rest:#x}"] if rest else [])) or "-"
 
 
 def latent_topic(symbol: str, timeframe_name: str) -> str:

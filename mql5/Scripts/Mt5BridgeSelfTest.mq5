@@ -69,6 +69,12 @@ void LoadExpected(Expected &e[])
    int i = 0;
    i = AddExpected(e, "bad_magic", 192, MT5B_DECODE_ERROR, 0);
    i = AddExpected(e, "bad_version", 192, MT5B_DECODE_ERROR, 0);
+   i = AddExpected(e, "heartbeat_drift", 160, MT5B_DECODE_OK, MT5B_KIND_HEARTBEAT);
+   e[i].beat.sequence = 77;
+   e[i].beat.publish_time_ms = 1760000001000;
+   e[i].beat.interval_ms = 5000;
+   AddStream(e[i].beat, "USDJPY", 16385, 19, 1759996800, 12, 1760000000900);
+   AddStream(e[i].beat, "EURUSD", 16385, 259, 1759996800, 4400, 1760000000900);
    i = AddExpected(e, "heartbeat_no_streams", 32, MT5B_DECODE_OK, MT5B_KIND_HEARTBEAT);
    e[i].beat.sequence = 0;
    e[i].beat.publish_time_ms = 1700000000000;
@@ -79,6 +85,22 @@ void LoadExpected(Expected &e[])
    e[i].beat.interval_ms = 5000;
    AddStream(e[i].beat, "EURUSD", 16385, 3, 1699999200, 4321, 1700000004900);
    AddStream(e[i].beat, "XAUUSD", 16388, 12, 1699990000, 77, 0);
+   i = AddExpected(e, "latent_drift_usdjpy", 112, MT5B_DECODE_OK, MT5B_KIND_LATENT);
+   e[i].latent.sequence = 77;
+   e[i].latent.publish_time_ms = 1760000000500;
+   e[i].latent.symbol = "USDJPY";
+   e[i].latent.timeframe = 16385;
+   e[i].latent.flags = 17;
+   e[i].latent.bar_time = (datetime)1759996800;
+   e[i].latent.stream_sequence = 12;
+   e[i].latent.recon_error = (float)3.75;
+   e[i].latent.anomaly_pct = (float)100.0;
+   double z_latent_drift_usdjpy[] =
+     {
+      -0.5, -0.25, 0.0, 0.25,
+      0.5
+     };
+   SetLatent(e[i].latent, z_latent_drift_usdjpy);
    i = AddExpected(e, "latent_eurusd_h1", 192, MT5B_DECODE_OK, MT5B_KIND_LATENT);
    e[i].latent.sequence = 1234567;
    e[i].latent.publish_time_ms = 1700000000123;

@@ -43,6 +43,7 @@ class StreamConfig:
     symbol: str  # as the terminal spells it
     timeframe: str  # M1 ... MN1
     model: str  # model file (mt5bridge train)
+    allow_timeframe_mismatch: bool = False  # run a model trained on another timeframe anyway (logged)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +67,7 @@ class DaemonConfig:
     backoff_max_s: float = 60.0
     device: str = "auto"  # compute device (mt5bridge devices)
     max_bars: int = 0  # stop after this many published bars (0 = run until stopped; the demo sets it)
+    drift_threshold: float = 0.05  # input-drift score (share of inputs outside the training range) that warns
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +111,7 @@ class RunConfig:
                         ("daemon.backoff_initial_s", d.backoff_initial_s > 0),
                         ("daemon.backoff_max_s", d.backoff_max_s >= d.backoff_initial_s),
                         ("daemon.max_bars", d.max_bars >= 0),
+                        ("daemon.drift_threshold", 0 < d.drift_threshold <= 1),
                         ("publisher.heartbeat_interval_s", 0 < p.heartbeat_interval_s <= 86400),
                         ("publisher.sndhwm", p.sndhwm >= 1), ("publisher.history", p.history >= 1),
                         ("publisher.zmq_heartbeat_ms", p.zmq_heartbeat_ms >= 0),
@@ -176,14 +179,18 @@ def load_run_config(path: str | Path | None, environ: Mapping[str, str] | None =
     if not isinstance(streams, list):
         raise ConfigError(f"{where}: streams must be an array of tables ([[streams]])")
     parsed = []
+    required = {"symbol", "timeframe", "model"}
+    known = {f.name for f in dataclasses.fields(StreamConfig)}
     for i, table in enumerate(streams):
-        known = {f.name for f in dataclasses.fields(StreamConfig)}
-        if not isinstance(table, Mapping) or set(table) - known or known - set(table):
-            raise ConfigError(f"{where}: streams[{i}] needs exactly the keys {sorted(known)}, got "
-                              f"{sorted(table) if isinstance(table, Mapping) else table!r}")
-        for key in known:
+        if not isinstance(table, Mapping) or set(table) - known or required - set(table):
+            got = sorted(table) if isinstance(table, Mapping) else repr(table)
+            raise ConfigError(f"{where}: streams[{i}] needs the keys {sorted(required)} (optional: "
+                              f"{sorted(known - required)}), got {got}")
+        for key in required:
             if not isinstance(table[key], str) or not table[key]:
                 raise ConfigError(f"{where}: streams[{i}].{key} must be a non-empty string")
+        if not isinstance(table.get("allow_timeframe_mismatch", False), bool):
+            raise ConfigError(f"{where}: streams[{i}].allow_timeframe_mismatch must be true or false")
         parsed.append(StreamConfig(**table))
     config = RunConfig(streams=tuple(parsed), base_dir=base, **kwargs)
     try:

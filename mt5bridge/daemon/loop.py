@@ -19,9 +19,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import TemporaryError
-from ..wire import (FLAG_CATCHUP, FLAG_NO_ERROR, FLAG_REPLAY, FLAG_WARM, HEARTBEAT_TOPIC, STATUS_CATCHING_UP,
-                    STATUS_CONNECTED, STATUS_ERROR, STATUS_WARM, HeartbeatMessage, LatentMessage, StreamStatus,
-                    encode)
+from ..training.provenance import check_timeframe
+from ..wire import (FLAG_CATCHUP, FLAG_DRIFT, FLAG_NO_ERROR, FLAG_REPLAY, FLAG_WARM, HEARTBEAT_TOPIC,
+                    STATUS_CATCHING_UP, STATUS_CONNECTED, STATUS_DRIFT, STATUS_ERROR, STATUS_WARM, HeartbeatMessage,
+                    LatentMessage, StreamStatus, encode)
 from ..zmq_io import CurveServerKeys, Publisher
 from .config import RunConfig
 from .metrics import Metrics
@@ -30,6 +31,7 @@ from .streams import ModelGroup, Stream
 
 log = logging.getLogger("mt5bridge.daemon")
 STATE_FILE = "state.npz"
+DRIFT_MIN_BARS = 100  # bars fed before a stream's drift score may raise the alarm (fewer bars: too noisy)
 
 
 class Daemon:
@@ -52,6 +54,14 @@ class Daemon:
             path = config.path(sc.model).resolve()
             group = self.groups.get(path) or self.groups.setdefault(path, ModelGroup(path, config.daemon.device))
             self.streams.append(group.add(sc))
+        for i, stream in enumerate(self.streams):
+            sc = stream.config
+            note = check_timeframe(stream.group.model, stream.tf.name, what=f"stream {stream.key} (streams[{i}])",
+                                   allow=sc.allow_timeframe_mismatch,
+                                   option="allow_timeframe_mismatch = true in its [[streams]] table")
+            if note:
+                log.warning("event=timeframe_unchecked stream=%s model=%s reason=%r", stream.key, stream.group.path,
+                            note)
         for group in self.groups.values():
             group.build()
         self._sources = sources or {}
@@ -250,6 +260,7 @@ class Daemon:
         for slot, out in outputs.items():
             stream, bar, publish, flags = meta[slot]
             stream.bars_fed += 1
+            self._track_drift(stream, float(out.drift[0]))
             if publish:
                 self._publish(stream, bar, out, flags, polled_at)
 
@@ -268,6 +279,25 @@ class Daemon:
             return False
         return True
 
+    def _track_drift(self, stream: Stream, score: float) -> None:
+        """One warning per stream when its inputs stop looking like the model's training data, one note when they
+        look like it again (below half the threshold, so a score hovering at the threshold does not flap)."""
+        threshold = self.config.daemon.drift_threshold
+        stream.drift = score
+        stream.drifting = score > threshold and stream.bars_fed >= DRIFT_MIN_BARS  # NaN (no quantiles): never
+        if stream.drifting and not stream.drift_warned:
+            stream.drift_warned = True
+            trained = stream.group.model.metadata.get("trained_on") or {}
+            log.warning("event=input_drift stream=%s score=%.3f threshold=%.3f model=%s trained_on=%r "
+                        "hint='%.0f%% of the last bars' inputs lie outside the training range: the latents and "
+                        "errors of this stream are not comparable to training; check the symbol and timeframe or "
+                        "train on this market'", stream.key, score, threshold, stream.group.path.name,
+                        ",".join(trained.get("symbols") or [f["name"] for f in trained.get("files", [])]),
+                        100 * score)
+        elif stream.drift_warned and score < threshold / 2:
+            stream.drift_warned = False
+            log.info("event=input_drift_cleared stream=%s score=%.3f", stream.key, score)
+
     # --- publishing and persistence ---------------------------------------------------------------------------------
     def _publish(self, stream: Stream, bar, out, flags: int, polled_at: float) -> None:
         error, percentile = float(out.error[0]), float(out.percentile[0])
@@ -277,6 +307,8 @@ class Daemon:
             flags |= FLAG_WARM
         if getattr(stream.source, "name", "").startswith("replay:"):
             flags |= FLAG_REPLAY
+        if stream.drifting:
+            flags |= FLAG_DRIFT
         self.sequence += 1
         stream.stream_sequence += 1
         message = LatentMessage(self.sequence, int(self.clock() * 1000), stream.config.symbol, stream.tf.code, flags,
@@ -286,7 +318,7 @@ class Daemon:
         self.publisher.publish(stream.topic, payload, stream.stream_sequence)
         stream.recent = (stream.recent + [(stream.stream_sequence, payload)])[-self.config.publisher.history:]
         self.published += 1
-        self.metrics.published(stream.key, time.perf_counter() - polled_at, error)
+        self.metrics.published(stream.key, time.perf_counter() - polled_at, error, stream.drift)
         if self.on_publish:
             self.on_publish(message)
 
@@ -298,7 +330,7 @@ class Daemon:
         for s in self.streams:
             status = (STATUS_CONNECTED if s.connected else 0) | (STATUS_ERROR if s.error else 0) | \
                 (STATUS_WARM if s.warm(self.config.daemon.warmup_bars) else 0) | \
-                (STATUS_CATCHING_UP if s.catching_up else 0)
+                (STATUS_CATCHING_UP if s.catching_up else 0) | (STATUS_DRIFT if s.drifting else 0)
             statuses.append(StreamStatus(s.config.symbol, s.tf.code, status, s.last_bar_time or 0,
                                          s.stream_sequence, s.last_poll_ms))
         return HeartbeatMessage(self.sequence, int(self.clock() * 1000),

@@ -32,15 +32,19 @@ class Metrics:
                                    registry=self.registry)
         self._error = Gauge("mt5bridge_reconstruction_error", "Last reconstruction error", ["stream"],
                             registry=self.registry)
+        self._drift = Gauge("mt5bridge_input_drift", "Share of the last 500 bars' inputs outside the model's training "
+                            "range (0-1)", ["stream"], registry=self.registry)
         self.server, self.thread = start_http_server(port, addr=host, registry=self.registry)
         log.info("event=metrics_serving address=http://%s:%d/metrics", host, port)
 
-    def published(self, stream: str, latency_s: float, error: float) -> None:
+    def published(self, stream: str, latency_s: float, error: float, drift: float = float("nan")) -> None:
         if self.enabled:
             self._bars.labels(stream).inc()
             self._latency.observe(latency_s)
             if error == error:  # not NaN
                 self._error.labels(stream).set(error)
+            if drift == drift:
+                self._drift.labels(stream).set(drift)
 
     def skipped(self, stream: str) -> None:
         if self.enabled:

@@ -43,6 +43,9 @@ class Stream:
     last_poll_ms: int = 0
     next_poll: float = 0.0  # clock time of the next poll
     backoff: float = 0.0  # current retry delay after errors (0 = healthy)
+    drift: float = float("nan")  # the last bar's input-drift score (mt5bridge/drift.py)
+    drifting: bool = False  # over the threshold: FLAG_DRIFT on latents, STATUS_DRIFT in heartbeats
+    drift_warned: bool = False  # the warning was logged (once, until the score falls below half the threshold)
 
     @property
     def key(self) -> str:
@@ -118,4 +121,4 @@ class ModelGroup:
 
 def _select(out: StepOutput, slot: int) -> StepOutput:
     return StepOutput(out.latent[:, slot], out.error[:, slot], out.percentile[:, slot],
-                      out.reconstruction[:, slot], out.target[:, slot])
+                      out.reconstruction[:, slot], out.target[:, slot], out.drift[:, slot])

@@ -20,7 +20,8 @@ from .base import Engine, LossParts, loss_parts
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x < -709 (inputs far outside training): 1/inf = 0, exact
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def activate(x: np.ndarray, act: str) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Every step repeats the batch path's arithmetic in the same order (indicators.py), so streaming and batch agree bit
 for bit (the logs in robust-v1 and scale-free-v1 may differ in the last bit between numpy's vector and scalar
-loops). The state is plain
-data: `to_dict()` gives JSON-ready dicts and lists (no pickle), `FeatureSet.restore(state)` continues from it.
+loops). The state is plain data: `to_dict()` gives JSON-ready dicts and lists (no pickle), `FeatureSet.restore(state)`
+continues from it.
 """
 
 from __future__ import annotations

@@ -24,15 +24,17 @@ CHUNK = 1024  # bars per forward call; the numbers do not depend on it
 
 def encode_series(model: Model, series: Series, *, device: str | None = None, with_reconstruction: bool = False,
                   progress: Callable[[int], None] | None = None) -> pa.Table:
-    """One row per bar: time, z0..z{Z-1} (latent mean), recon_error, anomaly_pct; optionally the stacks."""
+    """One row per bar: time, z0..z{Z-1} (latent mean), recon_error, anomaly_pct, input_drift; optionally the
+    stacks."""
     runner = ModelRunner(model, streams=1, device=device)
     cfg = model.config
-    latents, errors, percentiles, recons, targets = [], [], [], [], []
+    latents, errors, percentiles, drifts, recons, targets = [], [], [], [], [], []
     for lo in range(0, len(series), CHUNK):
         out = runner.step(series.features[lo: lo + CHUNK, None])
         latents.append(out.latent[:, 0])
         errors.append(out.error[:, 0])
         percentiles.append(out.percentile[:, 0])
+        drifts.append(out.drift[:, 0])
         if with_reconstruction:
             recons.append(out.reconstruction[:, 0].astype(np.float32))
             targets.append(out.target[:, 0].astype(np.float32))
@@ -45,6 +47,7 @@ def encode_series(model: Model, series: Series, *, device: str | None = None, wi
         **{f"z{k}": pa.array(latent[:, k].astype(np.float32)) for k in range(cfg.latent)},
         "recon_error": pa.array(np.concatenate(errors) if errors else np.zeros(0)),
         "anomaly_pct": pa.array(np.concatenate(percentiles) if percentiles else np.zeros(0)),
+        "input_drift": pa.array(np.concatenate(drifts) if drifts else np.zeros(0)),
     }
     if with_reconstruction:
         for name, parts in (("reconstruction", recons), ("target", targets)):

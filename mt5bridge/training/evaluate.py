@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ..drift import summarize as summarize_drift
 from ..engine import make_engine
+from ..features import get_feature_set
 from ..errors import ModelFileError
 from ..fileio import atomic_path
 from ..inference import ModelRunner
@@ -91,6 +93,8 @@ def evaluate(model: Model, series: Series, *, start_time: int | None = None, bur
         "latent_active_units": int(np.sum(latent.var(axis=0) > ACTIVE_VARIANCE)),
         "reconstruction_error_median": float(np.median(out["error"])),
         "feature_set": model.feature_set,
+        "input_drift": summarize_drift(model.extras, model.standardizer.transform(series.features[out["index"]]),
+                                       out["drift"], get_feature_set(model.feature_set).names),
     }
     return result
 

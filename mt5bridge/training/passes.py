@@ -17,22 +17,25 @@ def stateful_pass(runner: ModelRunner, features: np.ndarray, start: int, stop: i
     """One stream over bars [start - burn_in, stop) of raw features (N, F) from an empty memory.
 
     Bars before `start` only warm the state. Returns, for the bars of [start, stop) whose D-bar target is complete:
-    index (n,) bar positions, error (n,), and with keep_outputs latent (n, Z), reconstruction and target (n, O).
+    index (n,) bar positions, error (n,), drift (n,) the input-drift score, and with keep_outputs latent (n, Z),
+    reconstruction and target (n, O).
     """
     runner.reset()
     first = max(start - burn_in, 0)
-    parts: dict[str, list[np.ndarray]] = {"index": [], "error": [], "latent": [], "reconstruction": [], "target": []}
+    parts: dict[str, list[np.ndarray]] = {"index": [], "error": [], "drift": [], "latent": [], "reconstruction": [],
+                                          "target": []}
     for lo in range(first, stop, CHUNK):
         index = np.arange(lo, min(lo + CHUNK, stop))
         out = runner.step(features[index][:, None])
         scored = (index >= start) & np.isfinite(out.error[:, 0])
         parts["index"].append(index[scored])
         parts["error"].append(out.error[scored, 0])
+        parts["drift"].append(out.drift[scored, 0])
         if keep_outputs:
             parts["latent"].append(out.latent[scored, 0])
             parts["reconstruction"].append(out.reconstruction[scored, 0].astype(np.float64))
             parts["target"].append(out.target[scored, 0])
-    keys = list(parts) if keep_outputs else ["index", "error"]
+    keys = list(parts) if keep_outputs else ["index", "error", "drift"]
     return {k: np.concatenate(parts[k]) for k in keys}
 
 

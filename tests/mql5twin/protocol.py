@@ -24,10 +24,12 @@ MT5B_FLAG_WARM = 1
 MT5B_FLAG_CATCHUP = 2
 MT5B_FLAG_NO_ERROR = 4
 MT5B_FLAG_REPLAY = 8
+MT5B_FLAG_DRIFT = 16
 MT5B_STATUS_CONNECTED = 1
 MT5B_STATUS_WARM = 2
 MT5B_STATUS_CATCHING_UP = 4
 MT5B_STATUS_ERROR = 8
+MT5B_STATUS_DRIFT = 16
 
 MT5B_TOPIC_PREFIX = "mt5bridge/"
 MT5B_LATENT_PREFIX = "mt5bridge/latent/"
@@ -247,6 +249,8 @@ def Mt5bFlagsText(flags: int) -> str:
         s += " NO_ERROR"
     if flags & MT5B_FLAG_REPLAY:
         s += " REPLAY"
+    if flags & MT5B_FLAG_DRIFT:
+        s += " DRIFT"
     return "-" if s == "" else StringSubstr(s, 1)
 
 
@@ -260,4 +264,6 @@ def Mt5bStatusText(status: int) -> str:
         s += " CATCHING_UP"
     if status & MT5B_STATUS_ERROR:
         s += " ERROR"
+    if status & MT5B_STATUS_DRIFT:
+        s += " DRIFT"
     return "-" if s == "" else StringSubstr(s, 1)

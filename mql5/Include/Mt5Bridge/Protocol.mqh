@@ -24,11 +24,13 @@
 #define MT5B_FLAG_CATCHUP      2    // sent late, catching up bars missed during a disconnect or restart
 #define MT5B_FLAG_NO_ERROR     4    // recon_error and anomaly_pct are NaN (target not complete yet)
 #define MT5B_FLAG_REPLAY       8    // bars from a file replay, not a terminal
+#define MT5B_FLAG_DRIFT        16   // the stream's inputs are unlike the model's training data (drift score over the threshold)
 // Heartbeat stream status
 #define MT5B_STATUS_CONNECTED  1    // the terminal answered the daemon's last poll
 #define MT5B_STATUS_WARM       2
 #define MT5B_STATUS_CATCHING_UP 4
 #define MT5B_STATUS_ERROR      8    // the last poll failed, the daemon is backing off
+#define MT5B_STATUS_DRIFT      16   // the stream's input-drift score is over the daemon's threshold
 
 #define MT5B_TOPIC_PREFIX      "mt5bridge/"
 #define MT5B_LATENT_PREFIX     "mt5bridge/latent/"
@@ -317,6 +319,8 @@ string Mt5bFlagsText(const uint flags)
       s += " NO_ERROR";
    if((flags & MT5B_FLAG_REPLAY) != 0)
       s += " REPLAY";
+   if((flags & MT5B_FLAG_DRIFT) != 0)
+      s += " DRIFT";
    return s == "" ? "-" : StringSubstr(s, 1);
   }
 
@@ -331,6 +335,8 @@ string Mt5bStatusText(const uint status)
       s += " CATCHING_UP";
    if((status & MT5B_STATUS_ERROR) != 0)
       s += " ERROR";
+   if((status & MT5B_STATUS_DRIFT) != 0)
+      s += " DRIFT";
    return s == "" ? "-" : StringSubstr(s, 1);
   }
 

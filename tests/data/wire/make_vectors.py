@@ -46,6 +46,18 @@ def vectors() -> dict[str, bytes]:
                 wire.StreamStatus("XAUUSD", 16388, wire.STATUS_ERROR | wire.STATUS_CATCHING_UP, 1_699_990_000, 77,
                                   0))),
         "heartbeat_no_streams": wire.HeartbeatMessage(sequence=0, publish_time_ms=1_700_000_000_000, interval_ms=250),
+        # Input drift (a model trained on another market): the DRIFT bits; 0x100 stands for a bit a newer daemon may
+        # add within version 1, which decoders carry through and ignore.
+        "latent_drift_usdjpy": wire.LatentMessage(
+            sequence=77, publish_time_ms=1_760_000_000_500, symbol="USDJPY", timeframe=16385,
+            flags=wire.FLAG_WARM | wire.FLAG_DRIFT, bar_time=1_759_996_800, stream_sequence=12,
+            recon_error=f32(3.75), anomaly_pct=f32(100.0), latent=tuple(f32(-0.5 + k / 4) for k in range(5))),
+        "heartbeat_drift": wire.HeartbeatMessage(
+            sequence=77, publish_time_ms=1_760_000_001_000, interval_ms=5000, streams=(
+                wire.StreamStatus("USDJPY", 16385, wire.STATUS_CONNECTED | wire.STATUS_WARM | wire.STATUS_DRIFT,
+                                  1_759_996_800, 12, 1_760_000_000_900),
+                wire.StreamStatus("EURUSD", 16385, wire.STATUS_CONNECTED | wire.STATUS_WARM | 0x100, 1_759_996_800,
+                                  4400, 1_760_000_000_900))),
     }
     out = {name: wire.encode(msg) for name, msg in good.items()}
     header = struct.pack("<4sHHQq", b"M5BR", 1, 99, 7, 1_700_000_000_000)
