@@ -4,8 +4,8 @@
 #   there (carrying .whl and .gpudata): . .whl/opencl-nvidia.sh && bash benchmarks/convergence_gpu.sh
 # Runs every RUNS entry (name:preset:mode[:KEY=VALUE,...], mode split = train on EURUSD to 2017-08-01 and evaluate the
 # rest, full = train on all of EURUSD) in parallel, spread over the GPUs, each stopped at LIMIT seconds if still
-# training; every run also evaluates XAUUSD (all years). Results: $OUT/results.tar.gz (models without Adam moments,
-# JSON reports, plots, logs).
+# training; every run also evaluates XAUUSD (all years). Results: $OUT/results.tar.gz (JSON reports, plots, logs) and
+# $OUT/<name>.npz for each name in KEEP (models without Adam moments; the files that come back are limited in size).
 set -u
 out=${OUT:-out}
 mkdir -p "$out" results
@@ -33,4 +33,5 @@ for run in ${RUNS:-default:default:split}; do
 done
 wait
 tail -n 4 results/*.out
-tar czf "$out/results.tar.gz" results
+tar czf "$out/results.tar.gz" --exclude='*.npz' results
+for name in ${KEEP:-}; do cp "results/$name.npz" "$out/"; done

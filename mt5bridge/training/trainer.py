@@ -61,6 +61,7 @@ class Trainer:
         self.stop_requested = threading.Event()
         self._rows: list[int] = []  # rows of the steps whose losses are not collected yet
         self.prep: Prepared = prepare(series, model, train)
+        self._val_runner: ModelRunner | None = None
 
     def request_stop(self) -> None:
         """Finish the current chunk, write a checkpoint and return (what Ctrl-C does)."""
@@ -229,7 +230,15 @@ class Trainer:
         self._save(finished=False)
 
     def _runner(self) -> ModelRunner:
-        return ModelRunner(self._snapshot(with_optimizer=False), streams=1, device=self.device)
+        """A one-stream runner with the current weights; built once (an engine per epoch rebuilt its programs and
+        buffers every time), then only its weights are replaced."""
+        snapshot = self._snapshot(with_optimizer=False)
+        if self._val_runner is None:
+            self._val_runner = ModelRunner(snapshot, streams=1, device=self.device)
+        else:
+            self._val_runner.model = snapshot
+            self._val_runner.engine.set_params(snapshot.params)
+        return self._val_runner
 
     def _validate(self) -> dict[str, float]:
         runner, sq, var, n = self._runner(), 0.0, 0.0, 0
