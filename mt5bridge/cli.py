@@ -160,22 +160,25 @@ def _training_setup(preset_name: Optional[str], config_file: Optional[Path], epo
 
 @app.command()
 def train(
-    data: list[Path] = typer.Option(..., "--data", help="Bar file(s): MT5/MT4 CSV exports, CSV, Parquet (.gz too)."),
+    data: list[Path] = typer.Option(..., "--data", help="Bar file(s): MT5/MT4 CSV exports, CSV, Parquet (.gz too); "
+                                    "several symbols train one model: --data A B C (or --data A --data B)."),
+    more_data: Optional[list[Path]] = typer.Argument(None, hidden=True, metavar="MORE_DATA_FILES"),
     out: Path = typer.Option(..., "--out", help="Model file to write (also the per-epoch checkpoint)."),
-    preset_name: Optional[str] = typer.Option(None, "--preset", help="Named preset: default, article, tiny."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML: preset = ..., [model], [train]."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epochs."),
+    preset_name: Optional[str] = typer.Option(None, "--preset", help="Named preset: default, fast, article, tiny."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML: preset = \"...\", \\[model], \\[train]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epoch budget."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue the run checkpointed in --out exactly."),
     date_from: Optional[str] = typer.Option(None, "--from", help="Train on bars from this server time on."),
     date_to: Optional[str] = typer.Option(None, "--to", help="Train on bars before this server time."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Backfill training: B streams over the history, truncated BPTT, a checkpoint every epoch."""
+    """Backfill training: B streams over the history, truncated BPTT, a checkpoint every epoch, early stopping."""
     from .data.bars import parse_time
     from .training.series import load_series
     from .training.trainer import Trainer
 
+    data = [*data, *(more_data or [])]  # click options take one value each: `--data A B C` leaves B, C here
     chosen = _training_setup(preset_name, config_file, epochs)
     start = parse_time(date_from) if date_from else None
     end = parse_time(date_to) if date_to else None

@@ -192,6 +192,8 @@ def test_metrics_endpoint_serves_counters(tmp_path, model):
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         assert 'mt5bridge_bars_published_total{stream="XAUUSD/H1"}' in text
         assert "mt5bridge_publish_latency_seconds_bucket" in text and "mt5bridge_reconstruction_error" in text
+        drift = re.search(r'mt5bridge_input_drift\{stream="XAUUSD/H1"\} ([0-9.e+-]+)', text)
+        assert drift and float(drift[1]) == pytest.approx(h.daemon.streams[0].drift)  # the stream's own score
     finally:
         metrics.close()
         h.close()

@@ -235,3 +235,19 @@ def test_daemon_refuses_a_model_of_another_timeframe(tmp_path, raw_model):
                                           r"allow_timeframe_mismatch = true"):
         h.start_daemon()
     h.close()
+
+
+def test_train_on_two_symbols_at_once_from_the_command_line(files, tmp_path):
+    """`train --data A B`: one model, each file its own streams and validation, both recorded."""
+    out = tmp_path / "two.npz"
+    config = tmp_path / "tiny.toml"
+    config.write_text('preset = "tiny"\n[train]\nepochs = 1\nstreams = 4\n')
+    result = CliRunner().invoke(app, ["train", "--data", str(files["train"]), str(files["low"]), "--out", str(out),
+                                      "--config", str(config), "--device", "numpy", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    on = load_model(out).metadata["trained_on"]
+    assert [f["name"] for f in on["files"]] == ["train.parquet", "low.parquet"] and on["timeframe"] == "H1"
+    refused = CliRunner().invoke(app, ["train", "--data", str(files["train"]), str(files["m15"]), "--out",
+                                       str(tmp_path / "mixed.npz"), "--config", str(config), "--device", "numpy",
+                                       "--no-progress"])
+    assert refused.exit_code != 0 and "different timeframes" in str(refused.exception)

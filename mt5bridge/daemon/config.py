@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import read_toml, typed_kwargs
+from ..drift import DRIFT_THRESHOLD
 from ..errors import ConfigError
 
 ENV_PREFIX = "MT5BRIDGE__"
@@ -67,7 +68,7 @@ class DaemonConfig:
     backoff_max_s: float = 60.0
     device: str = "auto"  # compute device (mt5bridge devices)
     max_bars: int = 0  # stop after this many published bars (0 = run until stopped; the demo sets it)
-    drift_threshold: float = 0.05  # input-drift score (share of inputs outside the training range) that warns
+    drift_threshold: float = DRIFT_THRESHOLD  # input-drift score (share of inputs outside training range) that warns
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -263,7 +263,7 @@ class _Convergence:
     """Early stopping and the plateau schedule's bookkeeping; plain numbers, saved in every checkpoint."""
 
     best_epoch: int = 0  # 0: no validation seen yet
-    best_val_nmse: float = math.inf
+    best_val_nmse: float | None = None  # None until the first validation (JSON has no infinity)
     since_best: int = 0  # epochs since the last new best
     since_cut: int = 0  # epochs since the last new best or learning-rate cut (plateau)
     lr_scale: float = 1.0  # plateau: the current fraction of the configured learning rate
@@ -271,7 +271,7 @@ class _Convergence:
 
     def observe(self, epoch: int, val_nmse: float, tcfg: TrainConfig) -> bool:
         """Fold one epoch's validation nmse in; True when it is a new best (its weights should be kept)."""
-        if val_nmse < self.best_val_nmse * (1.0 - tcfg.min_delta) or self.best_epoch == 0:
+        if self.best_val_nmse is None or val_nmse < self.best_val_nmse * (1.0 - tcfg.min_delta):
             self.best_epoch, self.best_val_nmse, self.since_best, self.since_cut = epoch, val_nmse, 0, 0
             return True
         self.since_best += 1
