@@ -100,7 +100,9 @@ def test_convergence_bookkeeping():
 
 
 def test_resume_mid_run_continues_the_convergence_exactly(series, tmp_path):
-    train = replace(TRAIN, epochs=6, patience=2, min_delta=0.02, lr_schedule="plateau", lr_patience=1)
+    # min_delta 0.9: epoch 1 stays the best, epoch 2 cuts the rate, epoch 3 (interrupted) ends the run; a resume
+    # that forgot any of this would train epoch 3 at the full rate and go on past it.
+    train = replace(TRAIN, epochs=6, patience=2, min_delta=0.9, lr_schedule="plateau", lr_patience=1)
     straight = tmp_path / "straight.npz"
     _train(series, straight, train)
     resumed = tmp_path / "resumed.npz"
@@ -111,6 +113,7 @@ def test_resume_mid_run_continues_the_convergence_exactly(series, tmp_path):
     assert any(k.startswith("best.") for k in ckpt.extras)  # the best weights so far travel in the checkpoint
     _train(series, resumed, train, resume=True)
     a, b = load_model(straight), load_model(resumed)
+    assert len(_history(straight)) == 3 and a.metadata["training"]["convergence"]["stopped_early"]
     assert a.metadata["training"]["convergence"] == b.metadata["training"]["convergence"]
     assert [h["lr"] for h in _history(straight)] == [h["lr"] for h in _history(resumed)]
     for name in a.params:
