@@ -12,11 +12,13 @@ from typing import Optional
 
 import typer
 
-from .errors import Mt5BridgeError
+from .cli_guards import refuse_input_as_output, refuse_replacing
+from .errors import ConfigError, Mt5BridgeError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,  # main() is the error boundary: plain tracebacks for bugs, one line otherwise
     help="mt5bridge: MetaTrader 5 closed candles -> OpenCL recurrent autoencoder -> ZeroMQ.",
 )
 
@@ -27,12 +29,33 @@ def _root() -> None:
 
 
 def main() -> None:
-    """Entry point: user-facing errors become one red line and exit status 2, never a traceback."""
+    """Entry point, the CLI's one error boundary: every expected failure (our errors, an OS error on a named path)
+    becomes one red line and exit status 2, never a traceback; Ctrl-C exits 130; anything else is a bug, shown with
+    its traceback and how to report it (exit 1)."""
     try:
         app()
     except Mt5BridgeError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except OSError as exc:  # a path we were told to read or write: name it and say what the OS said
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        _fail(f"{where}: {exc.strerror or exc}" if where else f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:  # noqa: BLE001 - the boundary: a bug, reported as such
+        import traceback
+
+        from . import __version__
+
+        traceback.print_exc()
+        typer.secho(f"internal error in mt5bridge {__version__}: this is a bug. Please report it with the command "
+                    "line you ran, the traceback above and `mt5bridge devices --json`.", fg=typer.colors.RED,
+                    err=True)
+        sys.exit(1)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(2)
 
 
 DEVICE_HELP = "auto (GPU, else CPU, else numpy), cpu, gpu, numpy, or PLATFORM:DEVICE such as 0:1. " \
@@ -143,6 +166,36 @@ def history(
     typer.echo(f"gaps: {result.gaps.summary()}")
 
 
+ON_BAD_HELP = "Bad bars in the files: raise (stop, listing them) or drop (skip them, counted)."
+
+
+def _resume_setup(out: Path, preset_name: Optional[str], config_file: Optional[Path], epochs: Optional[int]):
+    """The checkpoint's own settings (a resume needs no --preset); a --preset or --config given anyway must agree
+    with them, except the keys a resume may change."""
+    from dataclasses import replace
+
+    from .config import Preset, TrainConfig
+    from .modelfile import load_model
+    from .training.trainer import RESUMABLE, config_differences
+
+    checkpoint = load_model(out)
+    meta = checkpoint.metadata.get("training") or {}
+    if "train_config" not in meta:
+        raise ConfigError(f"cannot resume: {out} holds no training progress")
+    chosen = Preset(checkpoint.config, TrainConfig.from_dict(meta["train_config"], where=f"{out}: train config"))
+    if preset_name or config_file:
+        given = _training_setup(preset_name, config_file, None)
+        differences = config_differences(chosen.model, chosen.train, given.model, given.train)
+        if differences:
+            raise ConfigError(f"cannot resume {out} with these settings: {'; '.join(differences)}; leave out "
+                              f"--preset/--config to use the checkpoint's (only {', '.join(RESUMABLE)} may change)")
+        chosen = replace(chosen, train=replace(chosen.train, **{k: getattr(given.train, k) for k in RESUMABLE}))
+    if epochs is not None:
+        chosen = replace(chosen, train=replace(chosen.train, epochs=epochs))
+        chosen.train.validate()
+    return chosen, checkpoint.metadata.get("preset")
+
+
 def _training_setup(preset_name: Optional[str], config_file: Optional[Path], epochs: Optional[int]):
     from dataclasses import replace
 
@@ -168,9 +221,12 @@ def train(
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML: preset = \"...\", \\[model], \\[train]."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epoch budget."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run checkpointed in --out exactly."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run checkpointed in --out exactly, with its own "
+                                "settings (--epochs may raise the budget)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out model file (training anew)."),
     date_from: Optional[str] = typer.Option(None, "--from", help="Train on bars from this server time on."),
     date_to: Optional[str] = typer.Option(None, "--to", help="Train on bars before this server time."),
+    on_bad: str = typer.Option("raise", "--on-bad", help=ON_BAD_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Backfill training: B streams over the history, truncated BPTT, a checkpoint every epoch, early stopping."""
@@ -179,12 +235,20 @@ def train(
     from .training.trainer import Trainer
 
     data = [*data, *(more_data or [])]  # click options take one value each: `--data A B C` leaves B, C here
-    chosen = _training_setup(preset_name, config_file, epochs)
+    refuse_input_as_output(out, "--out", [("--data", p) for p in data])
+    if resume:
+        chosen, label = _resume_setup(out, preset_name, config_file, epochs)
+    else:
+        if not force:
+            refuse_replacing([out], what="model file", hint="--resume continues its training, or ")
+        chosen = _training_setup(preset_name, config_file, epochs)
+        label = preset_name or (f"{config_file.name} (config file)" if config_file else "default")
     start = parse_time(date_from) if date_from else None
     end = parse_time(date_to) if date_to else None
-    series = [load_series(p, chosen.train.feature_set, warmup_bars=chosen.train.warmup_bars, start=start, end=end)
-              for p in data]
-    label = preset_name or (f"{config_file.name} (config file)" if config_file else "default")
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"--from {date_from} is not before --to {date_to}")
+    series = [load_series(p, chosen.train.feature_set, warmup_bars=chosen.train.warmup_bars, start=start, end=end,
+                          policy=on_bad) for p in data]
     result = Trainer(series, chosen.model, chosen.train, out, device=device, resume=resume, progress=progress,
                      echo=typer.echo, preset_name=label).run()
     if not result.finished:
@@ -195,14 +259,14 @@ TIMEFRAME_MISMATCH_HELP = "Use the model on bars of another timeframe than it wa
                           "bars, so its numbers then mean something else)."
 
 
-def _model_and_series(model_path: Path, data: Path, allow_timeframe_mismatch: bool):
+def _model_and_series(model_path: Path, data: Path, allow_timeframe_mismatch: bool, on_bad: str = "raise"):
     """The model and the data's features, refusing bars of another timeframe than the model's unless allowed."""
     from .modelfile import load_model
     from .training.provenance import check_timeframe
     from .training.series import load_series
 
     model = load_model(model_path)
-    series = load_series(data, model.feature_set)
+    series = load_series(data, model.feature_set, policy=on_bad)
     warning = check_timeframe(model, series.timeframe, what=str(data), allow=allow_timeframe_mismatch,
                               option="--allow-timeframe-mismatch")
     if warning:
@@ -216,12 +280,13 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Bar file to evaluate on."),
     date_from: Optional[str] = typer.Option(None, "--from", help="First evaluated bar (server time); the burn-in "
                                             "starts here."),
-    burn_in: int = typer.Option(200, "--burn-in", help="Bars that warm the state and are not scored."),
+    burn_in: int = typer.Option(200, "--burn-in", min=0, help="Bars that warm the state and are not scored."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every metric as JSON."),
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="Write the per-lag R² plot (PNG)."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
     allow_timeframe_mismatch: bool = typer.Option(False, "--allow-timeframe-mismatch",
                                                   help=TIMEFRAME_MISMATCH_HELP),
+    on_bad: str = typer.Option("raise", "--on-bad", help=ON_BAD_HELP),
 ) -> None:
     """Honest metrics: NMSE, per-lag R² against a no-memory baseline and a state-reset control, memory horizon, and
     how far the data's inputs drift from the model's training data."""
@@ -229,7 +294,10 @@ def evaluate(
     from .training.evaluate import evaluate as run_evaluation
     from .training.evaluate import plot, write_json
 
-    model, series = _model_and_series(model_path, data, allow_timeframe_mismatch)
+    inputs = [("--model", model_path), ("--data", data)]
+    refuse_input_as_output(json_out, "--json", inputs)
+    refuse_input_as_output(plot_out, "--plot", inputs + [("--json", json_out)])
+    model, series = _model_and_series(model_path, data, allow_timeframe_mismatch, on_bad)
     result = run_evaluation(model, series, start_time=parse_time(date_from) if date_from else None,
                             burn_in=burn_in, device=device)
     result.update(model=str(model_path), data=str(data))
@@ -270,6 +338,7 @@ def encode(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     allow_timeframe_mismatch: bool = typer.Option(False, "--allow-timeframe-mismatch",
                                                   help=TIMEFRAME_MISMATCH_HELP),
+    on_bad: str = typer.Option("raise", "--on-bad", help=ON_BAD_HELP),
 ) -> None:
     """Backfill the latent, reconstruction error, anomaly percentile and input-drift score of every historical bar."""
     from rich.progress import Progress
@@ -277,7 +346,8 @@ def encode(
     from .modelfile import file_sha256
     from .training.encode import encode_series, write_table
 
-    model, series = _model_and_series(model_path, data, allow_timeframe_mismatch)
+    refuse_input_as_output(out, "--out", [("--model", model_path), ("--data", data)])
+    model, series = _model_and_series(model_path, data, allow_timeframe_mismatch, on_bad)
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("encoding", total=len(series))
         table = encode_series(model, series, device=device, with_reconstruction=with_reconstruction,
@@ -350,9 +420,13 @@ def subscribe(
 def keys(
     out: Path = typer.Option(Path("keys"), "--out", help="Folder for the key files."),
     name: str = typer.Option("daemon", "--name", help="Writes NAME.key (public) and NAME.key_secret (private)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing key pair of that name."),
 ) -> None:
-    """Write a CurveZMQ key pair (daemon or subscriber)."""
+    """Write a CurveZMQ key pair (daemon or subscriber); the secret key readable by its owner only."""
     from .zmq_io import write_keypair
 
+    if not force:
+        refuse_replacing([out / f"{name}.key", out / f"{name}.key_secret"], what="key file",
+                         hint="subscribers hold the public key, so a new pair locks them out; ")
     public, secret = write_keypair(out, name)
     typer.echo(f"public key: {public}\nsecret key: {secret} (keep it private)")

@@ -153,6 +153,9 @@ def _digest(array: np.ndarray) -> str:
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     data = path.read_bytes()
+    if not data.startswith(b"PK\x03\x04"):  # else numpy would try pickle and talk of allow_pickle
+        raise ModelFileError(f"model file {path} is not a model file (not an .npz archive: it starts with "
+                             f"{data[:8]!r}); give the file written by `mt5bridge train`")
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}  # reading each member checks its zip CRC
 

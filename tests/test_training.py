@@ -80,12 +80,14 @@ def test_resume_after_each_epoch_matches_an_uninterrupted_run(series, tmp_path):
     _train(series, straight)
     split = tmp_path / "split.npz"
     _train(series, split, train=replace(TRAIN, epochs=1))
-    with pytest.raises(ModelFileError, match="different model or train config"):
-        _train(series, split, resume=True)  # epochs differ from the checkpoint's config
+    with pytest.raises(ModelFileError, match="has finished training"):
+        _train(series, split, resume=True)  # a finished run is not continued
     # The same config (epochs=2) from the start, stopped by Ctrl-C mid-epoch, then resumed.
     mid = tmp_path / "mid.npz"
     stopped = _train(series, mid, stop_after=7)
     assert not stopped.finished and load_model(mid).metadata["training"]["chunk"] > 0
+    with pytest.raises(ModelFileError, match=r"train.seed = 5 \(checkpoint\) vs 6 \(now\)"):
+        _train(series, mid, train=replace(TRAIN, seed=6), resume=True)  # the refusal names the key
     resumed = _train(series, mid, resume=True)
     assert resumed.finished
     a, b = load_model(straight), load_model(mid)
@@ -97,7 +99,7 @@ def test_resume_after_each_epoch_matches_an_uninterrupted_run(series, tmp_path):
 
 def test_resume_refuses_other_data(series, tmp_path):
     out = tmp_path / "m.npz"
-    _train(series, out, train=replace(TRAIN, epochs=1))
+    _train(series, out, train=replace(TRAIN, epochs=1), stop_after=3)  # an interrupted run
     other = [series[0].slice(0, 1100)]
     with pytest.raises(ModelFileError, match="not on these files"):
         Trainer(other, MODEL, replace(TRAIN, epochs=1), out, device="numpy", resume=True, progress=False,

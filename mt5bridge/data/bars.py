@@ -96,7 +96,10 @@ def concat_new(old: np.ndarray, new: np.ndarray) -> np.ndarray:
 
 def format_time(t: int | np.integer) -> str:
     """Server-time seconds -> 'YYYY.MM.DD HH:MM' (MT5's own notation)."""
-    return (_EPOCH + dt.timedelta(seconds=int(t))).strftime("%Y.%m.%d %H:%M")
+    try:
+        return (_EPOCH + dt.timedelta(seconds=int(t))).strftime("%Y.%m.%d %H:%M")
+    except OverflowError:  # outside what datetime holds: show the number rather than fail on a message
+        return f"{int(t)} s"
 
 
 def parse_time(text: str) -> int:

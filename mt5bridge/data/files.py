@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ _ALIASES = {
     "real_volume": "real_volume", "realvolume": "real_volume", "real_vol": "real_volume",
     "spread": "spread",
 }
+_FIRST_TIME, _LAST_TIME = pd.Timestamp("1970-01-01"), pd.Timestamp("3000-12-31 23:59:59")
 _TIME_NAMES = ("time", "datetime", "date_time", "timestamp", "gmt_time", "local_time", "date")
 
 
@@ -58,19 +60,19 @@ def read_bars(path: str | Path, *, format: str | None = None, policy: str = "rai
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a damaged deflate stream inside the gzip
             raise DataError(f"{path}: broken gzip data: {exc}") from None
     fmt = format or sniff_format(data, path)
     if fmt == "parquet":
         return _read_parquet(path, data, policy, max_report)
-    return _read_text(path, _utf8(data), fmt, policy, max_report)
+    return _read_text(path, _utf8(data, path), fmt, policy, max_report)
 
 
 def sniff_format(data: bytes, path: Path | str = "<data>") -> str:
     """Tell the format from the (decompressed) content."""
     if data[:4] == b"PAR1":
         return "parquet"
-    first = _first_line(_utf8(data))
+    first = _first_line(_utf8(data, path))
     if first is None:
         raise DataError(f"{path}: the file is empty")
     if first.upper().startswith("<DATE>"):
@@ -82,10 +84,15 @@ def sniff_format(data: bytes, path: Path | str = "<data>") -> str:
     raise DataError(f"{path}: cannot tell the format from the first line {first[:80]!r}; pass one of {FORMATS}")
 
 
-def _utf8(data: bytes) -> bytes:
-    """Raw bytes -> UTF-8 bytes without a BOM (some terminals write UTF-16 with a BOM)."""
+def _utf8(data: bytes, path: Path | str = "<data>") -> bytes:
+    """Raw bytes -> UTF-8 bytes without a BOM (MT5's "export bars" writes UTF-16 with a BOM)."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16").encode("utf-8")
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:  # a truncated or damaged export: say where
+            good = data[:exc.start].decode("utf-16", errors="replace")
+            raise DataError(f"{path}: damaged UTF-16 text at byte {exc.start}, line {good.count(chr(10)) + 1} "
+                            f"({exc.reason}); export the bars again") from None
     return data.removeprefix(b"\xef\xbb\xbf")
 
 
@@ -215,7 +222,9 @@ def _parse_times(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(got.dtype, pd.DatetimeTZDtype):
             got = got.dt.tz_localize(None)
         parsed[todo] = got.astype("datetime64[s]")
-    ok = parsed.notna().to_numpy()
+    # A time MT5 cannot hold (before 1970 or after 3000-12-31, MQL5's datetime range) is a misread line (e.g. the
+    # ISO-8601 fallback reading a date without its year), not a bar.
+    ok = (parsed.notna() & (parsed >= _FIRST_TIME) & (parsed <= _LAST_TIME)).to_numpy()
     seconds = np.zeros(len(series), dtype=np.int64)
     seconds[ok] = parsed[ok].to_numpy().astype("datetime64[s]").astype(np.int64)
     return seconds, ok

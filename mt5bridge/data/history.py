@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
-from .bars import concat_new, empty_bars
+from ..errors import ConfigError, DataError
+from .bars import concat_new, empty_bars, format_time
 from .files import read_bars, write_parquet
 from .gaps import GapReport, gap_report
 from .sources import BarSource, Progress
@@ -37,6 +37,8 @@ def pull_history(source: BarSource, out: str | Path, *, start: int | None = None
                  progress: Progress | None = None) -> HistoryResult:
     """Append to `out` the source's closed bars with start <= time < end that are newer than the file's last bar."""
     out = Path(out)
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"--from {format_time(start)} is not before --to {format_time(end)}")
     meta = {"symbol": source.symbol, "timeframe": source.timeframe.name}
     old = empty_bars(0)
     if out.exists():
@@ -51,6 +53,10 @@ def pull_history(source: BarSource, out: str | Path, *, start: int | None = None
         lo = max(lo if lo is not None else -(2**62), int(old["time"][-1]) + 1)
     new = source.closed_bars_range(lo, end, progress)
     bars = concat_new(old, new)
+    if not len(bars):  # an empty Parquet would only fail later, in train or encode, far from the cause
+        window = f" in [{format_time(start) if start is not None else '...'}, " \
+                 f"{format_time(end) if end is not None else '...'})" if start is not None or end is not None else ""
+        raise DataError(f"{source.name}: no closed bars{window}; nothing written to {out}")
     added = len(bars) - len(old)
     if added or not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

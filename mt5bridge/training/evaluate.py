@@ -17,7 +17,8 @@ import numpy as np
 from ..drift import summarize as summarize_drift
 from ..engine import make_engine
 from ..features import get_feature_set
-from ..errors import ModelFileError
+from ..data.bars import format_time
+from ..errors import ConfigError, DataError, ModelFileError
 from ..fileio import atomic_path
 from ..inference import ModelRunner
 from ..modelfile import Model
@@ -59,8 +60,16 @@ def evaluate(model: Model, series: Series, *, start_time: int | None = None, bur
     if baseline is None:
         raise ModelFileError("the model file holds no no-memory baseline; retrain it with `mt5bridge train`")
     start = 0 if start_time is None else int(np.searchsorted(series.times, start_time))
-    if start + burn_in >= len(series):
-        raise ValueError(f"{series.name}: {len(series) - start} bars from the start date, burn-in needs {burn_in}")
+    if burn_in < 0:
+        raise ConfigError(f"--burn-in {burn_in} must be >= 0")
+    if start >= len(series):
+        raise DataError(f"{series.name}: no bars from {format_time(start_time)} on (the data ends at "
+                        f"{format_time(int(series.times[-1]))})")
+    scored = len(series) - start - max(burn_in, cfg.target_bars - 1)  # a scored bar needs D-1 bars before it
+    if scored < 2:  # R^2 and nmse need a spread of targets
+        raise DataError(f"{series.name}: {len(series) - start} bars from the start leave {max(scored, 0)} to score "
+                        f"after the burn-in of {burn_in} (and the {cfg.target_bars - 1} bars a target reaches back); "
+                        "lower --burn-in or start earlier")
     runner = ModelRunner(model, streams=1, device=device)
     out = stateful_pass(runner, series.features, start + burn_in, len(series), burn_in)
     y, y_hat, latent = out["target"], out["reconstruction"], out["latent"]

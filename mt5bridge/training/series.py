@@ -35,7 +35,7 @@ class Series:
 
 
 def load_series(path: str | Path, feature_set: str, *, warmup_bars: int = 0, start: int | None = None,
-                end: int | None = None) -> Series:
+                end: int | None = None, policy: str = "raise") -> Series:
     """Read a bar file, compute its features over the whole file (indicator seeds start at its first bar), drop the
     warm-up, and keep bars with start <= time < end (seconds)."""
     from ..data.files import read_bars
@@ -43,7 +43,7 @@ def load_series(path: str | Path, feature_set: str, *, warmup_bars: int = 0, sta
     from ..features import get_feature_set
 
     fs = get_feature_set(feature_set)
-    bar_file = read_bars(path)
+    bar_file = read_bars(path, policy=policy)
     bars = bar_file.bars
     features = fs.compute(bars)  # (N, F)
     skip = max(warmup_bars or fs.warmup, fs.first_valid)

@@ -34,6 +34,21 @@ from .series import Series
 
 PROGRESS_EVERY = 8  # training steps between loss reads (each read waits for the device)
 BEST_PREFIX = "best."  # checkpoint extras: the best epoch's weights, "best.<param name>"
+RESUMABLE = ("epochs", "patience")  # train keys a resume may change (a longer budget, more patience)
+
+
+def config_differences(model_a: ModelConfig, train_a: TrainConfig, model_b: ModelConfig,
+                       train_b: TrainConfig) -> list[str]:
+    """'train.lr_schedule: plateau (checkpoint) vs cosine (now)' for every key that differs, except RESUMABLE."""
+    out = []
+    for prefix, a, b in (("model", model_a.to_dict(), model_b.to_dict()),
+                         ("train", train_a.to_dict(), train_b.to_dict())):
+        for key in sorted(set(a) | set(b)):
+            if prefix == "train" and key in RESUMABLE:
+                continue
+            if a.get(key) != b.get(key):
+                out.append(f"{prefix}.{key} = {a.get(key)!r} (checkpoint) vs {b.get(key)!r} (now)")
+    return out
 
 
 @dataclass
@@ -85,6 +100,7 @@ class Trainer:
         self.baseline = fit_ridge(blocks_of(p.z, fit, cfg.window, cfg.target_bars),
                                   blocks_of(p.z, hold, cfg.window, cfg.target_bars),
                                   blocks_of(p.z, p.train, cfg.window, cfg.target_bars), cfg.inputs, cfg.outputs)
+        self.out.parent.mkdir(parents=True, exist_ok=True)  # --out may name a new folder
         log_path(self.out).write_text("")
 
     def _restore(self) -> None:
@@ -95,8 +111,14 @@ class Trainer:
         meta = ckpt.metadata.get("training")
         if not meta:
             raise ModelFileError(f"cannot resume: {self.out} holds no training progress")
-        if ckpt.config != self.cfg or TrainConfig.from_dict(meta["train_config"]) != self.tcfg:
-            raise ModelFileError(f"cannot resume: {self.out} was trained with a different model or train config")
+        if meta.get("finished"):
+            raise ModelFileError(f"cannot resume: {self.out} has finished training ({len(meta['history'])} epochs); "
+                                 "train a new model (another --out, or --force to replace it)")
+        differences = config_differences(ckpt.config, TrainConfig.from_dict(meta["train_config"]), self.cfg,
+                                         self.tcfg)
+        if differences:
+            raise ModelFileError(f"cannot resume: {self.out} was trained with {'; '.join(differences)} (on resume "
+                                 f"only {', '.join('train.' + k for k in RESUMABLE)} may change)")
         if meta["data"] != self._data_identity():
             raise ModelFileError(f"cannot resume: {self.out} was trained on {meta['data']}, not on these files")
         if not np.array_equal(ckpt.standardizer.mean, self.prep.standardizer.mean):
@@ -183,7 +205,8 @@ class Trainer:
                         self._collect(bar)
                         self._save(finished=False)
                         self.echo(f"interrupted: checkpoint written to {self.out} (epoch {self.epoch + 1}, chunk "
-                                  f"{self.chunk}); continue with --resume")
+                                  f"{self.chunk}); continue with: mt5bridge train --data ... --out {self.out} "
+                                  "--resume (the checkpoint keeps its own settings)")
                         return TrainResult(self.out, self.epoch, False, self.history)
                 self._end_epoch(bars_per_epoch)
         if self.best_params is not None:  # the finished model is the best epoch's (Adam moments: the last epoch's)
