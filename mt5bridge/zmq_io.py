@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -31,10 +32,13 @@ _RESEND = re.compile(rf"^{re.escape(RESEND_PREFIX)}(.+)/([A-Z0-9]+)/(\d+)$")
 
 
 def is_loopback(endpoint: str) -> bool:
-    """True for tcp://127.x.x.x, tcp://[::1], tcp://localhost and ipc/inproc endpoints."""
+    """True for tcp://127.x.x.x, tcp://[::1], tcp://localhost and ipc/inproc endpoints (this machine only); every
+    other transport (tipc://, vmci://, pgm://, ws://, a malformed tcp://...) may reach other machines: False."""
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
     match = re.match(r"^tcp://(\[?[^\]]*\]?|[^:]*):(\d+|\*)$", endpoint)
     if not match:
-        return not endpoint.startswith("tcp://")
+        return False
     host = match[1].strip("[]")
     if host == "localhost":
         return True
@@ -44,6 +48,14 @@ def is_loopback(endpoint: str) -> bool:
         return False
 
 
+def load_key_file(path: Path, what: str) -> tuple[bytes, bytes | None]:
+    """(public, secret or None) from a ZeroMQ certificate file; a missing or foreign file is a ConfigError."""
+    try:
+        return zmq.auth.load_certificate(str(path))
+    except (OSError, ValueError) as exc:  # pyzmq: OSError if absent, ValueError if no public key in it
+        raise ConfigError(f"{what} {path}: not a readable ZeroMQ key file ({exc})") from None
+
+
 @dataclass(frozen=True)
 class CurveServerKeys:
     secret_file: Path  # the daemon's key pair, as written by `mt5bridge keys`
@@ -51,9 +63,14 @@ class CurveServerKeys:
 
 
 def write_keypair(folder: Path, name: str) -> tuple[Path, Path]:
-    """Writes <name>.key (public) and <name>.key_secret (keep private) in ZeroMQ's certificate format."""
+    """Writes <name>.key (public) and <name>.key_secret (keep private) in ZeroMQ's certificate format.
+
+    pyzmq writes both with the process's umask (0644 by default); the secret one is narrowed to 0600, its owner
+    alone. On Windows chmod only toggles read-only: there the folder's ACL decides who reads it (docs/DAEMON.md).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     public, secret = zmq.auth.create_certificates(str(folder), name)
+    os.chmod(secret, 0o600)
     return Path(public), Path(secret)
 
 
@@ -97,7 +114,7 @@ class Publisher:
 
     def _setup_curve(self, keys: CurveServerKeys) -> None:
         try:
-            public, secret = zmq.auth.load_certificate(str(keys.secret_file))
+            public, secret = load_key_file(keys.secret_file, "publisher.curve_secret_file")
         except (OSError, ValueError) as exc:
             raise ConfigError(f"publisher.curve_secret_file {keys.secret_file}: {exc}") from None
         if secret is None:
@@ -189,18 +206,27 @@ class Subscriber:
     def __init__(self, endpoint: str, topics: Iterable[str] = (TOPIC_PREFIX,), *,
                  curve_client_file: Path | None = None, curve_server_public_file: Path | None = None,
                  rcvhwm: int = 100_000):
+        keys = None
+        if curve_client_file is not None:  # read the keys first: a bad file then leaves no socket behind
+            if curve_server_public_file is None:
+                raise ConfigError("CURVE needs the server's public key file too")
+            public, secret = load_key_file(curve_client_file, "--curve-client")
+            server_public, _ = load_key_file(curve_server_public_file, "--curve-server")
+            if secret is None:
+                raise ConfigError(f"--curve-client {curve_client_file} holds no secret key: give the "
+                                  ".key_secret file of the pair")
+            keys = (public, secret, server_public)
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, rcvhwm)
-        if curve_client_file is not None:
-            if curve_server_public_file is None:
-                raise ConfigError("CURVE needs the server's public key file too")
-            public, secret = zmq.auth.load_certificate(str(curve_client_file))
-            server_public, _ = zmq.auth.load_certificate(str(curve_server_public_file))
-            self.socket.curve_publickey, self.socket.curve_secretkey = public, secret
-            self.socket.curve_serverkey = server_public
-        self.socket.connect(endpoint)
+        if keys is not None:
+            self.socket.curve_publickey, self.socket.curve_secretkey, self.socket.curve_serverkey = keys
+        try:
+            self.socket.connect(endpoint)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise ConfigError(f"endpoint {endpoint!r}: {exc} (expected e.g. tcp://127.0.0.1:5556)") from None
         for topic in topics:
             self.subscribe(topic)
 
