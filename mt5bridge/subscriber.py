@@ -129,8 +129,11 @@ class SubscriberLogic:
         return events
 
     def _request(self, topic: str, state: _Topic, first: int) -> list[Event]:
+        """Subscribe to the re-send of first..: with the first message held back as its end (`N-M`: N..M-1 are
+        missing), so the publisher can count exactly what was missed; open-ended when a heartbeat revealed it."""
         symbol, tf = topic[len(wire.TOPIC_PREFIX + "latent/"):].rsplit("/", 1)
-        wanted = f"{wire.TOPIC_PREFIX}resend/{symbol}/{tf}/{first}"
+        end = f"-{min(state.pending)}" if state.pending else ""
+        wanted = f"{wire.TOPIC_PREFIX}resend/{symbol}/{tf}/{first}{end}"
         if state.requested == wanted:
             return []
         events = [Event("cancel", topic, detail=state.requested)] if state.requested else []
