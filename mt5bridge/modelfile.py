@@ -181,6 +181,12 @@ def _parse_header(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
 
 def _verify_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     listed = header["arrays"]
+    if not isinstance(listed, dict):
+        raise ModelFileError(f"model file {path}: the header's arrays is not a table")
+    for name, meta in listed.items():
+        missing = [k for k in ("shape", "dtype", "sha256") if not isinstance(meta, dict) or k not in meta]
+        if missing:
+            raise ModelFileError(f"model file {path}: the header entry of {name} lacks {missing[0]!r}")
     if set(listed) != set(arrays):
         raise ModelFileError(f"model file {path}: members {sorted(set(arrays) ^ set(listed))} do not match the "
                              "header's list")

@@ -22,7 +22,9 @@ def upload(ops, array):
 
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (13, 37, 7), (35, 17, 50)])
+# N = 8 and 29 reach the cpu kernel's 8-column half block (29 = one 16-column block, one half block, 5 scalar
+# columns); 37 and 17 only whole blocks and scalars.
+@pytest.mark.parametrize("shape", [(1, 1, 1), (13, 37, 7), (35, 17, 50), (4, 8, 3), (9, 29, 13)])
 def test_gemm_matches_numpy(ops32, rng, trans_a, trans_b, shape):
     m, n, k = shape
     a = rng.normal(size=(k, m) if trans_a else (m, k))

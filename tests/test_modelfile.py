@@ -188,3 +188,24 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp(saved, monkeypatch):
         save_model(path, _model(engine))
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def _listing(header, arrays, name):
+    header["arrays"][name] = dict(header["arrays"]["norm.mean"])
+
+
+@pytest.mark.parametrize("damage, message", [
+    # the header lists a member the file lacks
+    (lambda h, a: _listing(h, a, "param.extra"), r"members \['param.extra'\] do not match the header's list"),
+    # the file holds a member the header does not list
+    (lambda h, a: a.__setitem__("extra.smuggled", np.zeros(3)), r"members \['extra.smuggled'\] do not match"),
+    # a header entry without its checksum or shape
+    (lambda h, a: h["arrays"]["norm.std"].pop("sha256"), r"header entry of norm.std lacks 'sha256'"),
+    (lambda h, a: h["arrays"]["norm.std"].pop("shape"), r"header entry of norm.std lacks 'shape'"),
+    (lambda h, a: h.__setitem__("arrays", ["norm.std"]), r"header's arrays is not a table"),
+])
+def test_header_and_members_must_agree(saved, damage, message):
+    path, _ = saved
+    _rewrite(path, damage)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
