@@ -39,7 +39,7 @@ PLANTED = {
     "member_typo": (INCLUDE + "Zmtp.mqh", "   m_in_len += count;", "   m_in_lenn += count;"),
     "field_typo": (INCLUDE + "Subscriber.mqh", "ulong told = beat.streams[k].last_stream_sequence;",
                    "ulong told = beat.streams[k].last_stream_seq;"),
-    "builtin_arguments": (INCLUDE + "Zmtp.mqh", "SocketRead(m_socket, m_chunk, want, 10)",
+    "builtin_arguments": (INCLUDE + "Zmtp.mqh", "SocketRead(m_socket, m_chunk, want, ZMTP_READ_WAIT_MS)",
                           "SocketRead(m_socket, m_chunk, want)"),
     "missing_return": (INCLUDE + "Subscriber.mqh", "   out.rebase = m_streams[i].rebase;\n   return true;",
                        "   out.rebase = m_streams[i].rebase;"),

@@ -1,6 +1,8 @@
-"""The MQL5 subscriber's twin (tests/mql5twin/subscriber.py) against a libzmq XPUB with a last-value cache, as the
-daemon publishes: latest values, gaps, cache re-sends that are not gaps, publisher restarts, staleness from the
-heartbeat interval, malformed and unknown messages, bounded work per poll."""
+"""The MQL5 subscriber against a libzmq XPUB with a last-value cache, as the daemon publishes: latest values, gaps,
+cache re-sends that are not gaps, publisher restarts, staleness from the heartbeat interval, malformed and unknown
+messages, bounded work per poll. Each scenario runs on both: the twin (tests/mql5twin/subscriber.py, the readable
+specification) and Subscriber.mqh itself, compiled against the C++ MQL5 runtime (tests/mql5check/native.py;
+skipped without g++)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mt5bridge import wire
+from mql5check import native
 from mql5twin import mql5
 from mql5twin import protocol as P
 from mql5twin.peers import LvcPublisher, poll_until
@@ -18,6 +21,7 @@ from mql5twin.subscriber import CMt5BridgeSubscriber
 H1 = 16385
 T0 = 1_700_000_000 - 1_700_000_000 % 3600
 VECTORS = Path(__file__).parent / "data" / "wire"
+IMPLS = native.implementations()
 
 
 class Clock:
@@ -38,6 +42,15 @@ def clock():
     mql5.reset()
 
 
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    """Which code runs the scenario; the programs a test starts are closed after it."""
+    request.node.processes = []
+    yield request.param
+    for process in request.node.processes:
+        process.close()
+
+
 class Recorder(CMt5BridgeSubscriber):
     """An EA's subclass: OnLatent sees every new message."""
 
@@ -53,21 +66,28 @@ class Recorder(CMt5BridgeSubscriber):
         self.events.append(text)
 
 
-def start(port: int, *prefixes: str) -> Recorder:
-    sub = Recorder()
+def start(port: int, *prefixes: str, impl: str = "twin", request=None):
+    """A Recorder (twin), or Subscriber.mqh in its own process with the same interface and the same recording."""
+    if impl == "twin":
+        sub = Recorder()
+    else:
+        bridge = native.Bridge()
+        request.node.processes.append(bridge)
+        sub = native.NativeSubscriber(bridge)
     sub.Configure("127.0.0.1", port)
     sub.SetBackoff(20, 200)
+    sub.SetTimeouts(100, 2000, 3000, 10000)  # a refused connect takes the connect timeout (Windows)
     for p in prefixes:
         sub.Subscribe(p)
     sub.Start()
     return sub
 
 
-def run(sub: Recorder, pub: LvcPublisher, done, **kw) -> None:
+def run(sub, pub: LvcPublisher, done, **kw) -> None:
     assert poll_until(lambda: (sub.Poll(), pub.serve()), done, **kw)
 
 
-def stream(sub: Recorder, symbol: str = "EURUSD", tf: int = H1):
+def stream(sub, symbol: str = "EURUSD", tf: int = H1):
     from mql5twin.subscriber import Mt5bStreamState
 
     out = Mt5bStreamState()
@@ -75,14 +95,35 @@ def stream(sub: Recorder, symbol: str = "EURUSD", tf: int = H1):
     return out
 
 
+def topics(sub) -> list[str]:
+    return sub.m_zmtp.m_topics if isinstance(sub, Recorder) else sub.topics()
+
+
+def drop(sub, reason: str) -> None:
+    """The connection drops (as a test provokes it: the subscriber's ZMTP layer disconnects)."""
+    sub.m_zmtp.Disconnect(reason) if isinstance(sub, Recorder) else sub.Disconnect(reason)
+
+
+def input_buffer(sub) -> int:
+    return len(sub.m_zmtp.m_in) if isinstance(sub, Recorder) else sub.in_size()
+
+
+def advance(sub, clock: Clock, seconds: float) -> None:
+    """Moves the terminal's clock forward (the twin's, or the runtime's in the subscriber's process)."""
+    if isinstance(sub, Recorder):
+        clock.offset += seconds
+    else:
+        sub.bridge.call("clock", int(seconds * 1000))
+
+
 def subscribed(pub: LvcPublisher, n: int):
     return lambda: len(pub.subscriptions) >= n
 
 
-def test_latest_gaps_and_cache_resends(ctx):
+def test_latest_gaps_and_cache_resends(ctx, impl, request):
     pub = LvcPublisher(ctx)
-    sub = start(pub.port, P.Mt5bLatentTopic("EURUSD", H1))
-    assert sub.m_zmtp.m_topics == ["mt5bridge/latent/EURUSD/H1", "mt5bridge/heartbeat"]  # heartbeats added
+    sub = start(pub.port, P.Mt5bLatentTopic("EURUSD", H1), impl=impl, request=request)
+    assert topics(sub) == ["mt5bridge/latent/EURUSD/H1", "mt5bridge/heartbeat"]  # heartbeats added
     run(sub, pub, subscribed(pub, 2))
     for k in (1, 2, 3):
         pub.latent("EURUSD", "H1", H1, k, T0 + 3600 * k)
@@ -93,7 +134,7 @@ def test_latest_gaps_and_cache_resends(ctx):
     assert latest.latent == [0.0, 1.0, 2.0, 3.0] and latest.recon_error == 0.25 and latest.anomaly_pct == 50.0
     assert sub.Gaps("EURUSD", H1) == 0 and not sub.Latest("GBPUSD", H1, latest)
 
-    sub.m_zmtp.Disconnect("test: the connection drops")  # reconnect: the cache re-sends bar 3
+    drop(sub, "test: the connection drops")  # reconnect: the cache re-sends bar 3
     run(sub, pub, lambda: stream(sub).resends == 1)
     assert sub.Connects() == 2 and sub.Gaps("EURUSD", H1) == 0 and len(sub.seen) == 3
 
@@ -105,7 +146,8 @@ def test_latest_gaps_and_cache_resends(ctx):
     assert sub.Gaps("EURUSD", H1) == 1
     assert [q for _, _, q in sub.seen] == [1, 2, 3, 4, 6]
 
-    late = start(pub.port, "mt5bridge/latent/EURUSD/")  # a late joiner gets the cached bar at once, no gap
+    # a late joiner gets the cached bar at once, no gap
+    late = start(pub.port, "mt5bridge/latent/EURUSD/", impl=impl, request=request)
     run(late, pub, lambda: len(late.seen) == 1)
     assert late.seen == [("EURUSD", H1, 6)] and late.Gaps("EURUSD", H1) == 0
     late.Stop()
@@ -114,12 +156,12 @@ def test_latest_gaps_and_cache_resends(ctx):
 
 
 @pytest.mark.parametrize("keeps_state", [True, False])
-def test_publisher_restart(ctx, keeps_state):
+def test_publisher_restart(ctx, impl, request, keeps_state):
     """A restarted daemon either continues its sequences (state kept) or starts over at 1 with newer bars: the
     second is taken as a new baseline, not ignored as re-sends forever and not counted as a gap."""
     pub = LvcPublisher(ctx)
-    sub = start(pub.port, "mt5bridge/")
-    sub.SetTimeouts(1000, 2000, 50, 400)
+    sub = start(pub.port, "mt5bridge/", impl=impl, request=request)
+    sub.SetTimeouts(100, 2000, 50, 400)
     run(sub, pub, subscribed(pub, 1))
     for k in (10, 11):
         pub.latent("EURUSD", "H1", H1, k, T0 + 3600 * k)
@@ -140,9 +182,9 @@ def test_publisher_restart(ctx, keeps_state):
     pub.close()
 
 
-def test_heartbeats_reveal_a_lost_tail_and_a_restart_but_a_cached_old_one_is_passed_over(ctx):
+def test_heartbeats_reveal_a_lost_tail_and_a_restart_but_a_cached_old_one_is_passed_over(ctx, impl, request):
     pub = LvcPublisher(ctx)
-    sub = start(pub.port, "mt5bridge/")
+    sub = start(pub.port, "mt5bridge/", impl=impl, request=request)
     run(sub, pub, subscribed(pub, 1))
 
     def beat(last: int) -> None:
@@ -159,7 +201,7 @@ def test_heartbeats_reveal_a_lost_tail_and_a_restart_but_a_cached_old_one_is_pas
     run(sub, pub, lambda: len(sub.seen) == 3)
     assert (stream(sub).missed, stream(sub).gap_events) == (2, 1)  # not counted twice
 
-    sub.m_zmtp.Disconnect("test: the connection drops")  # the cache re-sends bar 5 and the heartbeat saying 4,
+    drop(sub, "test: the connection drops")  # the cache re-sends bar 5 and the heartbeat saying 4,
     run(sub, pub, lambda: sub.Heartbeats() == 2 and stream(sub).resends == 1)  # which is older than bar 5
     assert not stream(sub).rebase and stream(sub).restarts == 0
 
@@ -172,9 +214,9 @@ def test_heartbeats_reveal_a_lost_tail_and_a_restart_but_a_cached_old_one_is_pas
     pub.close()
 
 
-def test_staleness_follows_the_heartbeat(ctx, clock):
+def test_staleness_follows_the_heartbeat(ctx, clock, impl, request):
     pub = LvcPublisher(ctx)
-    sub = start(pub.port, "mt5bridge/")
+    sub = start(pub.port, "mt5bridge/", impl=impl, request=request)
     run(sub, pub, subscribed(pub, 1))
     assert not sub.IsFresh("EURUSD", H1) and sub.SilenceMs() == -1
     pub.latent("EURUSD", "H1", H1, 1, T0)
@@ -186,7 +228,7 @@ def test_staleness_follows_the_heartbeat(ctx, clock):
     run(sub, pub, lambda: sub.Heartbeats() == 1)
     assert sub.IntervalMs() == 200 and sub.IsFresh("EURUSD", H1) and sub.PublisherStatus("EURUSD", H1) == 3
 
-    clock.offset += 0.61  # 3 intervals and a bit of silence
+    advance(sub, clock, 0.61)  # 3 intervals and a bit of silence
     assert not sub.PublisherAlive() and not sub.IsFresh("EURUSD", H1)
     pub.heartbeat(200, (connected,))
     run(sub, pub, lambda: sub.Heartbeats() == 2)
@@ -202,9 +244,9 @@ def test_staleness_follows_the_heartbeat(ctx, clock):
     pub.close()
 
 
-def test_malformed_and_unknown_messages_are_counted_and_skipped(ctx):
+def test_malformed_and_unknown_messages_are_counted_and_skipped(ctx, impl, request):
     pub = LvcPublisher(ctx)
-    sub = start(pub.port, "mt5bridge/")
+    sub = start(pub.port, "mt5bridge/", impl=impl, request=request)
     run(sub, pub, subscribed(pub, 1))
     for name in ("truncated_latent", "bad_magic", "bad_version", "truncated_latent"):
         pub.sock.send_multipart([b"mt5bridge/latent/EURUSD/H1", (VECTORS / f"{name}.bin").read_bytes()])
@@ -219,9 +261,9 @@ def test_malformed_and_unknown_messages_are_counted_and_skipped(ctx):
     pub.close()
 
 
-def test_poll_does_bounded_work_and_hooks_see_every_bar_in_order(ctx):
+def test_poll_does_bounded_work_and_hooks_see_every_bar_in_order(ctx, impl, request):
     pub = LvcPublisher(ctx)
-    sub = start(pub.port, "mt5bridge/")
+    sub = start(pub.port, "mt5bridge/", impl=impl, request=request)
     sub.SetLimits(4096, 1 << 20, 8)  # 4 KiB read and 8 messages per Poll() at most
     run(sub, pub, subscribed(pub, 1))
     for k in range(1, 101):
@@ -230,6 +272,6 @@ def test_poll_does_bounded_work_and_hooks_see_every_bar_in_order(ctx):
     assert poll_until(lambda: (per_poll.append(sub.Poll()), pub.serve()), lambda: len(sub.seen) == 100)
     assert [q for _, _, q in sub.seen] == list(range(1, 101))  # every bar, in order: catch-up included
     assert max(per_poll) <= 8 and sum(per_poll) == 100 and sub.Gaps("EURUSD", H1) == 0
-    assert len(sub.m_zmtp.m_in) <= 2 * 4096  # consumed bytes are dropped: the input buffer stays bounded
+    assert input_buffer(sub) <= 2 * 4096  # consumed bytes are dropped: the input buffer stays bounded
     sub.Stop()
     pub.close()

@@ -5,7 +5,8 @@
 //|                                                                  |
 //| ZeroMQ without a DLL (Include/Mt5Bridge). The daemon's address   |
 //| must be listed in Tools > Options > Expert Advisors >            |
-//| "Allow WebRequest for listed URL" (see docs/MQL5.md).            |
+//| "Allow WebRequest for listed URL", loopback too: both 127.0.0.1  |
+//| and 127.0.0.1:5556 (see docs/MQL5.md).                           |
 //| Your own logic goes in CMonitorBridge::OnLatent below.           |
 //+------------------------------------------------------------------+
 #property copyright "mt5bridge"
@@ -13,6 +14,7 @@
 #property description "Reads the mt5bridge daemon's latents over ZeroMQ (no DLL) and shows them on the chart."
 
 #include <Mt5Bridge/Subscriber.mqh>
+#include <Mt5Bridge/Globals.mqh>
 
 input string InpHost    = "127.0.0.1"; // Daemon host (list it in Tools > Options > Expert Advisors)
 input int    InpPort    = 5556;        // Daemon port
@@ -24,22 +26,6 @@ input bool   InpGlobals = true;        // Write global variables for the Mt5Brid
 
 string g_symbol = "";     // the daemon's name of this chart's symbol
 long   g_drawn_ms = 0;    // when the chart text was last drawn
-
-// Terminal global variable of one stream's field: Mt5Bridge.<symbol>.<timeframe>.<field>
-string GlobalName(const string symbol, const uint tf, const string field)
-  {
-   return "Mt5Bridge." + symbol + "." + Mt5bTimeframeName(tf) + "." + field;
-  }
-
-// For indicators, which cannot open sockets: the newest values as terminal global variables.
-void WriteGlobals(const Mt5bLatent &msg)
-  {
-   bool has_error = (msg.flags & MT5B_FLAG_NO_ERROR) == 0;
-   GlobalVariableSet(GlobalName(msg.symbol, msg.timeframe, "bar"), (double)msg.bar_time);
-   GlobalVariableSet(GlobalName(msg.symbol, msg.timeframe, "seq"), (double)msg.stream_sequence);
-   GlobalVariableSet(GlobalName(msg.symbol, msg.timeframe, "err"), has_error ? (double)msg.recon_error : EMPTY_VALUE);
-   GlobalVariableSet(GlobalName(msg.symbol, msg.timeframe, "pct"), has_error ? (double)msg.anomaly_pct : EMPTY_VALUE);
-  }
 
 class CMonitorBridge : public CMt5BridgeSubscriber
   {
@@ -53,7 +39,7 @@ public:
 void CMonitorBridge::OnLatent(const Mt5bLatent &msg)
   {
    if(InpGlobals)
-      WriteGlobals(msg);
+      Mt5bWriteGlobals(msg);   // every bar, catch-up bars included: the indicator draws each at its place
    if(msg.symbol != g_symbol || msg.timeframe != (uint)_Period)
       return;
    bool this_bar = (msg.bar_time == iTime(_Symbol, _Period, 1));   // the chart's last closed bar
@@ -177,7 +163,7 @@ void OnTimer()
       return;   // redraw on news, and twice a second for the ages
    g_drawn_ms = now;
    if(InpGlobals)
-      GlobalVariableSet(GlobalName(g_symbol, (uint)_Period, "fresh"),
+      GlobalVariableSet(Mt5bGlobalName(g_symbol, (uint)_Period, "fresh"),
                         g_bridge.IsFresh(g_symbol, _Period) ? 1.0 : 0.0);
    Comment(Display());
   }

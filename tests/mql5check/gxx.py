@@ -3,13 +3,16 @@
 - the gate's pre-pass (#property and input blanked);
 - arrays: `T name[]` (declarations, members, `T &name[]` parameters) becomes `MqlArray<T> name`, and a fixed
   `T name[N]` becomes `MqlArray<T> name = MqlArray<T>::Fixed(N)`;
-- everything MQL5 provides comes from mql5_stub.h (string, the built-ins we call, their constants).
+- everything MQL5 provides comes from mql5_runtime.h (string, the built-ins we call, their constants).
 
     cd tests && python -m mql5check.gxx   # prints g++'s errors at the MQL5 file's own lines, exits 1 if any
 
 It catches what a syntax gate cannot: a wrong argument count or type, a misspelt member or field, a function
 used before it is declared, a missing return. MQL5 is not C++ (implicit conversions, overloads and its own
 checks differ), so MetaEditor stays the final word; pointers are not rewritten, as our files use none.
+
+The same rewrite, with `runtime=True` (inputs become settable: `input T name = v;` ->
+`T name = mql5rt::Input<T>("name", v);`), is what native.py compiles and runs against the runtime's definitions.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from mql5check import gate
 
-STUB = Path(__file__).with_name("mql5_stub.h")
+STUB = Path(__file__).with_name("mql5_runtime.h")
 _DECLARATIONS = ("parameter_declaration", "declaration", "field_declaration")
 
 
@@ -39,7 +42,18 @@ def _array_of(node):
     return None
 
 
-def rewrite(text: str) -> str:
+_INPUT_DECLARATION = re.compile(r"^([ \t]*)(?:input|sinput)([ \t]+)(\w+)([ \t]+)(\w+)([ \t]*)=([ \t]*)([^;\n]+);", re.M)
+
+
+def settable_inputs(text: str) -> str:
+    """`input T name = v;` -> `T name = mql5rt::Input<T>("name", v);` on the same line (MQL5_INPUT_<name>)."""
+    return _INPUT_DECLARATION.sub(
+        lambda m: f'{m[1]}{m[3]}{m[4]}{m[5]}{m[6]}={m[7]}mql5rt::Input<{m[3]}>("{m[5]}", {m[8]});', text)
+
+
+def rewrite(text: str, runtime: bool = False) -> str:
+    if runtime:
+        text = settable_inputs(text)
     source = gate.prepass(text).encode()
     tree = gate.parse(text)
     edits: list[tuple[int, int, bytes]] = []
@@ -86,10 +100,13 @@ def compile_all(texts: dict[str, str] | None = None, only: list[str] | None = No
             out = root / path
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(rewrite(text))
-        for path in sorted(only or texts):
-            run = subprocess.run(_command(root, path), capture_output=True, text=True)
+        # one g++ per file, side by side (CI has 2 cores): the runtime header makes each compile heavier
+        runs = [subprocess.Popen(_command(root, path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for path in sorted(only or texts)]
+        for run in runs:
+            stderr = run.communicate()[1]
             ok = ok and run.returncode == 0
-            log += run.stderr.replace(str(root) + "/", "")
+            log += stderr.replace(str(root) + "/", "")
     errors = [line for line in log.splitlines() if re.search(r": (fatal )?error: ", line)]
     return ok and not errors, log
 

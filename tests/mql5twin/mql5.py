@@ -2,8 +2,16 @@
 
 The twin modules (protocol.py, zmtp.py, subscriber.py) call these under the MQL5 names, so each twin line reads
 like its MQL5 line. Where MQL5 would stop the program (array out of range) these raise, so a test sees the crash
-a terminal would have; they catch nothing else. The socket shim is non-blocking except SocketConnect, which waits
-up to its timeout as the terminal's does.
+a terminal would have; they catch nothing else. The sockets behave as the terminal's are documented to, the
+unkind parts included (the same model as the C++ runtime, tests/mql5check/mql5_runtime.h):
+- SocketIsReadable reports 1 byte when nothing is buffered: the MQL5 book ("Checking socket status") says it
+  "speculatively returns 1" for an empty buffer, "as a rule, the first time"; here every time it is empty;
+- SocketRead waits up to its timeout and returns -1 with no error code when nothing came, -1 with
+  ERR_NETSOCKET_IO_ERROR on an error (a closed peer included), which breaks the connection; a timeout of 0 waits
+  the default 120 s; a dynamic buffer "increases by the number of bytes read": the bytes are appended;
+- SocketConnect to a port nobody listens on fails only after min(timeout, 2 s): Windows retries the SYN for
+  about 2 s even on loopback (libuv/libuv#2896), and the terminal runs on Windows. The wait goes through
+  `sleep`, which a test may replace with a virtual clock's hand.
 
 One setting models what we do not know of the terminal: EOF_VISIBLE. True: SocketIsConnected turns false once the
 peer has closed (as a TCP stack sees it). False: it stays true until SocketClose, so the twin must notice a dead
@@ -32,8 +40,12 @@ ERR_NETSOCKET_IO_ERROR = 5273
 
 EOF_VISIBLE = True
 clock = time.monotonic  # tests may replace it; GetTickCount64 reads it
+sleep = time.sleep  # the waits inside built-ins (a refused connect); tests may make them virtual
+REFUSED_CONNECT_S = 2.0  # how long Windows keeps retrying a refused connection
+TIMEOUT_ERROR = 0  # the error a SocketRead timeout sets: none is documented; tests also try 5273 (undocumented)
 
 _sockets: dict[int, socket.socket] = {}
+_broken: set[int] = set()  # handles whose connection a read or send error broke
 _next_handle = 1
 _last_error = 0
 log: list[str] = []  # what Print wrote
@@ -41,12 +53,13 @@ log: list[str] = []  # what Print wrote
 
 def reset() -> None:
     """A fresh terminal: closes every socket the shim opened, forgets the log, restores the defaults."""
-    global EOF_VISIBLE, clock, _last_error
+    global EOF_VISIBLE, clock, sleep, TIMEOUT_ERROR, _last_error
     for sock in _sockets.values():
         sock.close()
     _sockets.clear()
+    _broken.clear()
     log.clear()
-    EOF_VISIBLE, clock, _last_error = True, time.monotonic, 0
+    EOF_VISIBLE, clock, sleep, TIMEOUT_ERROR, _last_error = True, time.monotonic, time.sleep, 0, 0
 
 
 def open_handles() -> int:
@@ -203,13 +216,18 @@ def _sock(handle: int) -> socket.socket | None:
 
 
 def SocketConnect(handle: int, server: str, port: int, timeout_receive_ms: int) -> bool:
-    """Blocks up to the timeout, as the terminal's does; the socket is non-blocking afterwards."""
+    """Blocks up to the timeout, as the terminal's does; a refused connection takes min(timeout, 2 s)."""
     sock = _sock(handle)
     if sock is None:
         return False
+    began = clock()
     sock.settimeout(timeout_receive_ms / 1000)
     try:
         sock.connect((server, port))
+    except ConnectionRefusedError:
+        sleep(max(0.0, min(timeout_receive_ms / 1000, REFUSED_CONNECT_S) - (clock() - began)))
+        _error(ERR_NETSOCKET_CANNOT_CONNECT)
+        return False
     except OSError:
         _error(ERR_NETSOCKET_CANNOT_CONNECT)
         return False
@@ -217,9 +235,14 @@ def SocketConnect(handle: int, server: str, port: int, timeout_receive_ms: int) 
     return True
 
 
+def _break(handle: int) -> None:
+    _broken.add(handle)
+    _error(ERR_NETSOCKET_IO_ERROR)
+
+
 def SocketIsConnected(handle: int) -> bool:
     sock = _sock(handle)
-    if sock is None:
+    if sock is None or handle in _broken:
         return False
     if not EOF_VISIBLE:
         return True
@@ -232,51 +255,76 @@ def SocketIsConnected(handle: int) -> bool:
 
 
 def SocketIsReadable(handle: int) -> int:
+    """The bytes buffered, or 1 when there are none (the terminal's speculative byte); 0 on an error."""
     sock = _sock(handle)
     if sock is None:
+        return 0
+    if handle in _broken:
+        _error(ERR_NETSOCKET_IO_ERROR)
         return 0
     try:
         raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
     except OSError:
+        _break(handle)
         return 0
-    return struct.unpack("i", raw)[0]
+    return max(1, struct.unpack("i", raw)[0])
 
 
 def SocketRead(handle: int, buffer, buffer_maxlen: int, timeout_ms: int) -> int:
-    """Reads up to buffer_maxlen bytes into buffer[0:]; -1 on error, on timeout and at end of stream."""
+    """Appends up to buffer_maxlen bytes to buffer; -1 on a timeout (no error code) or an error (5273)."""
     sock = _sock(handle)
     if sock is None:
         return -1
-    try:
-        readable, _, _ = select.select([sock], [], [], timeout_ms / 1000)
-        data = sock.recv(buffer_maxlen) if readable else None
-    except OSError:
-        data = None
-    if not data:
+    if handle in _broken:
         _error(ERR_NETSOCKET_IO_ERROR)
         return -1
-    if len(buffer) < len(data):
-        ArrayResize(buffer, len(data))
-    buffer[0:len(data)] = data
+    wait_s = (timeout_ms if timeout_ms > 0 else 120000) / 1000
+    try:
+        readable, _, _ = select.select([sock], [], [], wait_s)
+    except OSError:
+        _break(handle)
+        return -1
+    if not readable:
+        return _timeout()
+    try:
+        data = sock.recv(buffer_maxlen)
+    except BlockingIOError:
+        return _timeout()
+    except OSError:
+        data = b""
+    if not data:  # the peer closed, or an error
+        _break(handle)
+        return -1
+    buffer.extend(data)
     return len(data)
 
 
+def _timeout() -> int:
+    if TIMEOUT_ERROR:
+        _error(TIMEOUT_ERROR)
+    return -1
+
+
 def SocketSend(handle: int, buffer, buffer_len: int) -> int:
-    """Bytes sent (0 when the socket's buffer is full), -1 on error."""
+    """Bytes sent (0 when the socket's buffer is full), -1 on error (which breaks the connection)."""
     sock = _sock(handle)
     if sock is None:
+        return -1
+    if handle in _broken:
+        _error(ERR_NETSOCKET_IO_ERROR)
         return -1
     try:
         return sock.send(bytes(buffer[0:buffer_len]))
     except BlockingIOError:
         return 0
     except OSError:
-        _error(ERR_NETSOCKET_IO_ERROR)
+        _break(handle)
         return -1
 
 
 def SocketClose(handle: int) -> bool:
     sock = _sockets.pop(handle, None)
+    _broken.discard(handle)
     if sock is None:
         _error(ERR_NETSOCKET_INVALIDHANDLE)
         return False
@@ -286,3 +334,24 @@ def SocketClose(handle: int) -> bool:
 
 def SocketTimeouts(handle: int, timeout_send_ms: int, timeout_receive_ms: int) -> bool:
     return _sock(handle) is not None
+
+
+class VirtualClock:
+    """GetTickCount64's clock for tests: real time plus an offset that `advance` moves. With virtual_waits, its
+    `sleep` (installed as the shim's) moves it too, so a minute of a daemon being down takes no time."""
+
+    def __init__(self, virtual_waits: bool = False):
+        self.offset = 0.0
+        self.virtual_waits = virtual_waits
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def sleep(self, seconds: float) -> None:
+        if self.virtual_waits:
+            self.advance(seconds)
+        else:
+            time.sleep(seconds)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .mql5 import (ArrayCopy, ArrayResize, ArraySize, CharArrayToString, CP_UTF8, GetLastError,
-                   GetTickCount64, INVALID_HANDLE, IntegerToString, ResetLastError, SocketClose, SocketConnect,
+from .mql5 import (ArrayCopy, ArrayResize, ArraySize, CharArrayToString, CP_UTF8, ERR_NETSOCKET_IO_ERROR,
+                   GetLastError, GetTickCount64, INVALID_HANDLE, IntegerToString, ResetLastError, SocketClose,
+                   SocketConnect,
                    SocketCreate, SocketIsConnected, SocketIsReadable, SocketRead, SocketSend, SocketTimeouts,
                    StringFormat, StringLen, StringSubstr, StringToCharArray, StringToLower, uchar_array)
 
@@ -21,6 +22,7 @@ ZMTP_FLAG_RESERVED = 0xF8
 ZMTP_MAX_PARTS = 16
 ZMTP_MAX_EVENTS = 32
 ZMTP_MAX_PENDING_OUT = 65536
+ZMTP_READ_WAIT_MS = 1
 
 ZMTP_STOPPED = 0
 ZMTP_WAITING = 1
@@ -108,7 +110,7 @@ class CZmtpSubscriber:
         self.m_port = 5556
         self.m_topics: list[str] = []
         self.m_minor = 1
-        self.m_connect_timeout_ms = 1000
+        self.m_connect_timeout_ms = 250
         self.m_handshake_timeout_ms = 3000
         self.m_probe_after_ms = 3000
         self.m_dead_after_ms = 10000
@@ -299,6 +301,7 @@ class CZmtpSubscriber:
             if error == 4014:
                 hint = ": sockets are not allowed here (an indicator?) or the address is not in "
                 hint += "Tools > Options > Expert Advisors > Allow WebRequest for listed URL"
+                hint += StringFormat(" (loopback too: list both %s and %s)", self.m_host, self.Endpoint())
             return self.Fail(StringFormat("cannot connect to %s (error %d)%s", self.Endpoint(), error, hint))
         SocketTimeouts(self.m_socket, 200, 200)
         self.ResetBuffers()
@@ -341,16 +344,23 @@ class CZmtpSubscriber:
             return -1
         if self.m_state == ZMTP_READY and self.FrameBuffered():
             return 0
+        ResetLastError()
         readable = SocketIsReadable(self.m_socket)
+        if readable == 0 and GetLastError() == ERR_NETSOCKET_IO_ERROR:
+            self.Fail("connection lost (error 5273)")
+            return -1
         want = self.m_read_budget if readable > self.m_read_budget else readable
         if want <= 0:
             return 0
-        if ArraySize(self.m_chunk) < want:
-            ArrayResize(self.m_chunk, want)
-        got = SocketRead(self.m_socket, self.m_chunk, want, 10)
+        ArrayResize(self.m_chunk, 0, self.m_read_budget)
+        ResetLastError()
+        got = SocketRead(self.m_socket, self.m_chunk, want, ZMTP_READ_WAIT_MS)
         if got <= 0:
-            self.Fail(StringFormat("read failed (error %d)", GetLastError()))
-            return -1
+            error = GetLastError()
+            if error != 0 and not SocketIsConnected(self.m_socket):
+                self.Fail(StringFormat("connection closed by the peer or lost (read error %d)", error))
+                return -1
+            return 0
         self.Append(self.m_chunk, got)
         self.m_bytes_in += got
         self.m_last_rx_ms = ZmtpNow()

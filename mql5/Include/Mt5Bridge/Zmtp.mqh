@@ -2,10 +2,12 @@
 //| Zmtp.mqh - a ZeroMQ SUB peer (ZMTP 3.0/3.1, NULL mechanism) over |
 //| MQL5's native sockets: no DLL.                                   |
 //|                                                                  |
-//| Never blocks: Pump() and NextMessage() are polled (OnTimer) and  |
-//| do bounded work per call. The only call that can wait is         |
-//| SocketConnect, bounded by the connect timeout (a refused         |
-//| loopback connection returns at once).                            |
+//| Never blocks for long: Pump() and NextMessage() are polled       |
+//| (OnTimer) and do bounded work per call. Two calls can wait:      |
+//| SocketConnect, up to the connect timeout (250 ms; on Windows a   |
+//| refused connection takes all of it, even on loopback), and       |
+//| SocketRead, up to ZMTP_READ_WAIT_MS when SocketIsReadable        |
+//| reported a byte that was not there (see ReadAvailable).          |
 //|                                                                  |
 //| References: RFC 23 (ZMTP 3.0), RFC 37 (ZMTP 3.1).                |
 //| Python twin, function by function: tests/mql5twin/zmtp.py        |
@@ -21,6 +23,7 @@
 #define ZMTP_MAX_PARTS        16     // frames per message; ours have 2
 #define ZMTP_MAX_EVENTS       32     // connection events kept until NextEvent() takes them
 #define ZMTP_MAX_PENDING_OUT  65536  // bytes we failed to send: beyond this the peer is not reading
+#define ZMTP_READ_WAIT_MS     1      // SocketRead's wait: never 0, which means 120 s (MQL5 book, SocketRead)
 
 enum ENUM_ZMTP_STATE
   {
@@ -227,7 +230,7 @@ CZmtpSubscriber::CZmtpSubscriber(void)
    m_host = "127.0.0.1";
    m_port = 5556;
    m_minor = 1;
-   m_connect_timeout_ms = 1000;
+   m_connect_timeout_ms = 250;   // the EA's thread waits this long per attempt while the daemon is down
    m_handshake_timeout_ms = 3000;
    m_probe_after_ms = 3000;
    m_dead_after_ms = 10000;
@@ -420,6 +423,7 @@ bool CZmtpSubscriber::Connect(void)
         {
          hint = ": sockets are not allowed here (an indicator?) or the address is not in ";
          hint += "Tools > Options > Expert Advisors > Allow WebRequest for listed URL";
+         hint += StringFormat(" (loopback too: list both %s and %s)", m_host, Endpoint());
         }
       return Fail(StringFormat("cannot connect to %s (error %d)%s", Endpoint(), error, hint));
      }
@@ -476,17 +480,36 @@ int CZmtpSubscriber::ReadAvailable(void)
    // a slow reader leaves the bytes in TCP, so the publisher's high-water mark drops and we see gaps
    if(m_state == ZMTP_READY && FrameBuffered())
       return 0;
+   // SocketIsReadable reports 1 byte when nothing is buffered ("speculatively returns 1 ... as a rule, the
+   // first time", MQL5 book, "Checking socket status"), so the read below may find nothing: that is not an error
+   ResetLastError();
    uint readable = SocketIsReadable(m_socket);
+   if(readable == 0 && GetLastError() == ERR_NETSOCKET_IO_ERROR)
+     {
+      Fail("connection lost (error 5273)");
+      return -1;
+     }
    int want = (readable > (uint)m_read_budget) ? m_read_budget : (int)readable;
    if(want <= 0)
       return 0;
-   if(ArraySize(m_chunk) < want)
-      ArrayResize(m_chunk, want);
-   int got = SocketRead(m_socket, m_chunk, want, 10);   // available already: returns at once
+   // SocketRead "increases" a dynamic array "by the number of bytes read" (MQL5 Reference): from empty, the bytes
+   // are at 0 whether it appends or overwrites
+   ArrayResize(m_chunk, 0, m_read_budget);
+   ResetLastError();
+   int got = SocketRead(m_socket, m_chunk, want, ZMTP_READ_WAIT_MS);
    if(got <= 0)
      {
-      Fail(StringFormat("read failed (error %d)", GetLastError()));
-      return -1;
+      // -1 with an error (ERR_NETSOCKET_IO_ERROR) and the connection gone: broken, a closed peer included (MQL5
+      // Reference, SocketRead: an error breaks the connection). -1 with no error code, the documented timeout: the
+      // readable byte was speculative. An error code on a connection still standing is read as a timeout too (no
+      // code is documented for one): a peer really gone is then found by the silence deadline
+      int error = GetLastError();
+      if(error != 0 && !SocketIsConnected(m_socket))
+        {
+         Fail(StringFormat("connection closed by the peer or lost (read error %d)", error));
+         return -1;
+        }
+      return 0;
      }
    Append(m_chunk, got);
    m_bytes_in += got;
