@@ -157,3 +157,71 @@ def test_bad_arguments_unknown_symbols_and_credentials():
     assert sim.copy_rates_from_pos("EURUSD", H1, "0", 1) is None and sim.last_error() == (-2, "Invalid arguments")
     assert sim.symbol_select("EURUSD") and sim.symbol_info("EURUSD").visible
     assert sim.version()[0] == 500
+
+
+def test_info_results_are_struct_sequences_that_do_not_pickle(market):
+    """Like MetaTrader5's C struct sequences (bare type names in `_core`, a C `_asdict`): tuples with attribute access
+    and _asdict(), no _fields, and pickling fails the way mt5linux issue #57 reports for the real ones."""
+    import pickle
+
+    sim, _, _ = market
+    for info in (sim.terminal_info(), sim.account_info(), sim.symbol_info("EURUSD"), sim.symbol_info_tick("EURUSD")):
+        assert isinstance(info, tuple) and not hasattr(info, "_fields")
+        assert type(info).__module__ == "builtins" and "." not in type(info).__qualname__
+        assert list(info._asdict().values()) == list(info)
+        with pytest.raises(pickle.PicklingError, match=f"attribute lookup {type(info).__name__} on builtins failed"):
+            pickle.dumps(info)
+    info = sim.terminal_info()
+    assert info.maxbars == 150 and info._asdict()["build"] == sim.build and len(info) == 22
+    assert len(sim.account_info()) == 28 and sim.account_info().currency == "USD"
+    with pytest.raises(TypeError):
+        mt5sim.TerminalInfo((1, 2))  # built from one sequence of the full length, as a struct sequence is
+
+
+def test_history_arrives_in_pieces_after_the_first_request():
+    bars = synthetic_bars(400, weekends=False)
+    clock = ManualClock(bars["time"][300] + 60)
+    sim = Mt5Simulator(clock=clock, download_s=100)
+    sim.add_bars("EURUSD", "H1", bars)
+    sim.initialize()
+    assert sim.copy_rates_from_pos("EURUSD", H1, 1, 50) is None  # nothing ready yet: "Call failed"
+    assert sim.last_error() == (-1, "Terminal: Call failed")
+    clock.advance(10)  # a tenth of the 301 bars is ready, newest first
+    page = sim.copy_rates_from_pos("EURUSD", H1, 1, 50)
+    assert len(page) == 29 and (page == bars[271:300]).all()  # a short page
+    whole = sim.copy_rates_range("EURUSD", H1, int(bars["time"][0]), int(bars["time"][299]))
+    assert (whole == bars[271:300]).all()
+    assert sim.copy_rates_range("EURUSD", H1, int(bars["time"][0]), int(bars["time"][200])) is None
+    clock.advance(90)
+    assert (sim.copy_rates_range("EURUSD", H1, int(bars["time"][0]), int(bars["time"][299])) == bars[:300]).all()
+    assert len(sim.copy_rates_from_pos("EURUSD", H1, 1, 50)) == 50
+
+
+def test_initialize_failures_name_their_cause():
+    sim = Mt5Simulator(terminal_path="C:\\MT5\\terminal64.exe")
+    assert sim.initialize("c:\\mt5\\TERMINAL64.EXE")  # Windows paths ignore case
+    assert sim.initialize("D:\\Other\\terminal64.exe") is False
+    assert sim.last_error() == (-10003, "IPC initialize failed, Process create failed 'D:\\Other\\terminal64.exe'")
+    assert sim.copy_rates_from_pos("EURUSD", H1, 1, 1) is None and sim.last_error()[0] == -10004
+    sim = Mt5Simulator(installed=False)
+    assert sim.initialize() is False
+    assert sim.last_error() == (-10003, "IPC initialize failed, MetaTrader 5 x64 not found")
+    waits = []
+    sim = Mt5Simulator(pipe_wait=waits.append)
+    sim.schedule_disconnect(0, 60)
+    assert sim.initialize(timeout=5_000) is False and waits == [5.0]
+    assert sim.last_error() == (-10003, "IPC initialize failed, Pipe server didn't answer in 5 sec")
+
+
+def test_a_range_outside_the_charts_bars_fails_and_an_empty_one_inside_is_empty(market):
+    sim, clock, bars = market  # maxbars 150: bars 0..99 are on the chart, 99 forming
+    t = bars["time"]
+    assert sim.copy_rates_range("EURUSD", H1, int(t[0]) - 86400, int(t[0]) - 1) is None
+    assert sim.last_error() == (-1, "Terminal: Call failed")  # before the oldest bar
+    assert sim.copy_rates_range("EURUSD", H1, int(t[99]) + 1, int(t[99]) + 7200) is None  # after the forming bar
+    assert len(sim.copy_rates_range("EURUSD", H1, int(t[10]) + 1, int(t[11]) - 1)) == 0  # between two bars
+    assert sim.copy_rates_from("EURUSD", H1, int(t[0]) - 1, 5) is None
+    sim2 = Mt5Simulator(clock=clock, maxbars=50)
+    sim2.add_bars("EURUSD", "H1", bars)
+    sim2.initialize()
+    assert sim2.copy_rates_range("EURUSD", H1, int(t[0]), int(t[40])) is None  # older than the last maxbars bars

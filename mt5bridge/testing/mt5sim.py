@@ -10,13 +10,22 @@ oldest first; failures return None (False for initialize/login/symbol_select) an
   moved part of the way, high/low and volume growing with the bar's elapsed fraction); `tick()` updates it for real;
 - the terminal keeps `terminal_info().maxbars` bars per chart: older ones are invisible, and asking for more than
   maxbars bars at once fails with (-2, 'Terminal: Invalid params') (what users of the real package report);
-- calls before initialize() or after shutdown() fail with (-10004, 'No IPC connection'); scheduled outages fail every
-  call with an IPC code; a scheduled disconnect also needs a new initialize() afterwards; fail_next() fails calls
-  by count;
+- terminal_info(), account_info(), symbol_info(), symbol_info_tick() return C struct sequences like the package's:
+  tuples with attribute access and `_asdict()`, no `_fields`, and not picklable (see `_struct_sequence`);
+- one connection per process: initialize()/shutdown() act on the whole module, so one user's shutdown() makes every
+  other user's calls fail with (-10004, 'No IPC connection') until someone calls initialize() again;
+- calls before initialize() or after shutdown() fail with -10004; scheduled outages fail every call with an IPC code;
+  a scheduled disconnect also needs a new initialize() afterwards; fail_next() fails calls by count;
+- initialize() fails with -10003 and the cause in the message, as the package words it: a path that is not the
+  terminal's ("Process create failed '...'"), no terminal installed ("MetaTrader 5 x64 not found"), the terminal not
+  answering ("Pipe server didn't answer in 60 sec", after waiting `timeout` ms through `pipe_wait`);
+- history being downloaded (`download_s`): after a symbol/timeframe is first asked for, its history arrives in
+  pieces, so requests give short answers or None with (-1, 'Terminal: Call failed') until it is complete;
 - unknown symbols: symbol_select -> False, copy_* -> None, with (-1, 'Terminal: Call failed'); bad argument types
   -> (-2, 'Invalid arguments'); bad credentials -> (-6, 'Terminal: Authorization failed').
 
-Where MetaQuotes does not document behaviour (empty windows), the simulator returns an empty array.
+Date ranges completely outside the chart's bars fail with -1, as documented; where MetaQuotes documents nothing
+(an empty window inside them), the simulator returns an empty array.
 Thread-safe: the RPyC server calls it from its own threads.
 """
 
@@ -26,9 +35,11 @@ import calendar
 import contextlib
 import datetime as dt
 import functools
+import math
+import operator
 import sys
 import threading
-from collections import deque, namedtuple
+from collections import deque
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -83,16 +94,68 @@ MESSAGES = {
 }
 IPC_CODES = tuple(range(RES_E_INTERNAL_FAIL_TIMEOUT, RES_E_INTERNAL_FAIL + 1))
 
-# Field names as in the real structures (TerminalInfo in full; the others: the fields a data feed uses).
-TerminalInfo = namedtuple(
+# -10003 comes with the cause after "IPC initialize failed, " (format "IPC initialize failed, %S" in _core; the
+# causes are UTF-16 strings there, e.g. "Process create failed '%s'", "MetaTrader 5 x64 not found").
+INIT_FAILED = "IPC initialize failed, "
+PIPE_TIMEOUT = "Pipe server didn't answer in {} sec"
+PROCESS_CREATE_FAILED = "Process create failed '{}'"
+TERMINAL_NOT_FOUND = "MetaTrader 5 x64 not found"
+DEFAULT_PATH = "C:\\Program Files\\MetaTrader 5\\terminal64.exe"
+
+
+def _struct_sequence(name: str, fields: str, doc: str) -> type:
+    """A stand-in for the package's result types. In MetaTrader5 5.0.6231 `_core` creates them in C with
+    PyStructSequence_InitType2 under bare names ("TerminalInfo", "AccountInfo", "SymbolInfo", "Tick", next to their
+    docs "This is a structure for storing terminal information", ...) and adds a C method `_asdict` ("Convert named
+    tuple object to dictionary"). So, like those: a tuple subclass with attribute access and `_asdict()`, built from
+    one sequence, with NO `_fields`; its `__module__` is "builtins" (what CPython gives a C type whose name has no
+    dot), so pickle's lookup of `builtins.TerminalInfo` fails with PicklingError ("Can't pickle <class
+    'TerminalInfo'>: attribute lookup TerminalInfo on builtins failed", mt5linux issue #57): rpyc's obtain() and
+    anything else that pickles the real results fails on these too."""
+    names = tuple(fields.split())
+
+    def __new__(cls, sequence, dict=None):  # noqa: A002 - structseq's own signature: (sequence, dict)
+        values = tuple(sequence)
+        if len(values) != len(names):
+            raise TypeError(f"{name}() takes a {len(names)}-sequence ({len(values)}-sequence given)")
+        return tuple.__new__(cls, values)
+
+    def _asdict(self) -> dict:
+        return dict(zip(names, self))
+
+    def __repr__(self) -> str:
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in zip(names, self))})"
+
+    def __reduce__(self):  # what a struct sequence answers: pickle then looks the class up by name, and fails
+        return (type(self), (tuple(self), {}))
+
+    namespace: dict[str, Any] = {"__slots__": (), "__new__": __new__, "_asdict": _asdict, "__repr__": __repr__,
+                                 "__reduce__": __reduce__, "__doc__": doc, "__match_args__": names,
+                                 "n_fields": len(names), "n_sequence_fields": len(names), "n_unnamed_fields": 0,
+                                 "__module__": "builtins"}
+    for i, field_name in enumerate(names):
+        namespace[field_name] = property(operator.itemgetter(i))
+    return type(name, (tuple,), namespace)
+
+
+# Field names as in the real structures (TerminalInfo and AccountInfo in full, in the order of the MQL5 docs'
+# examples; SymbolInfo: the fields a data feed uses of its 90-odd).
+TerminalInfo = _struct_sequence(
     "TerminalInfo",
     "community_account community_connection connected dlls_allowed trade_allowed tradeapi_disabled email_enabled "
     "ftp_enabled notifications_enabled mqid build maxbars codepage ping_last community_balance retransmission "
     "company name language path data_path commondata_path",
-)
-AccountInfo = namedtuple("AccountInfo", "login trade_mode leverage balance equity currency server name company")
-SymbolInfo = namedtuple("SymbolInfo", "name select visible digits point spread time bid ask description path")
-Tick = namedtuple("Tick", "time bid ask last volume time_msc flags volume_real")
+    "This is a structure for storing terminal information")
+AccountInfo = _struct_sequence(
+    "AccountInfo",
+    "login trade_mode leverage limit_orders margin_so_mode trade_allowed trade_expert margin_mode currency_digits "
+    "fifo_close balance credit profit equity margin margin_free margin_level margin_so_call margin_so_so "
+    "margin_initial margin_maintenance assets liabilities commission_blocked name server currency company",
+    "This is a structure for storing account information")
+SymbolInfo = _struct_sequence("SymbolInfo", "name select visible digits point spread time bid ask description path",
+                              "This is a structure for storing symbol information")
+Tick = _struct_sequence("Tick", "time bid ask last volume time_msc flags volume_real",
+                        "This is a structure for storing latest symbol prices")
 _FAIL = object()  # marker: the gate failed the call
 
 
@@ -132,6 +195,22 @@ class _Series:
         self.tf = tf
         self.bars = empty_bars(0)  # (n,) final values, history and scheduled
         self.exact_from = np.iinfo(np.int64).max  # bars from this index on are tick-driven: shown as they are
+        self.asked_at: float | None = None  # clock time of the first request for this series (its download starts)
+        self.history = 0  # bars on the chart at that moment: the history to download
+
+    def ready_from(self, now: float, download_s: float) -> int:
+        """Index of the oldest bar the terminal has ready. What the real terminal does (MQL5 docs, CopyRates, and
+        "Organizing Data Access"): history arrives from the trade server in packed blocks of minute bars and each
+        timeframe is built from them on request; a request for data the terminal lacks starts the download, "the
+        function returns the amount that will be ready by the time the timeout expires, however the history
+        download continues, and the function returns more data during the next similar request", and -1 if the
+        interval is completely outside the available data. MetaQuotes does not document the order; here history
+        becomes ready from the newest bar back (as a chart scrolled back fills in), all of it `download_s` clock
+        seconds after the first request. Bars that open later arrive live and are always ready."""
+        if self.asked_at is None or download_s <= 0:
+            return 0
+        done = min(1.0, max(0.0, (now - self.asked_at) / download_s))
+        return 0 if done >= 1.0 else self.history - math.floor(done * self.history)
 
     def add(self, bars: np.ndarray) -> None:
         bars = np.asarray(bars, dtype=RATES_DTYPE)
@@ -179,9 +258,15 @@ class Mt5Simulator:
         maxbars: int = 100_000,
         build: int = 5200,
         accounts: dict[int, tuple[str, str]] | None = None,  # login -> (password, server); None accepts anyone
+        download_s: float = 0.0,  # clock seconds a series' history takes to arrive after it is first asked for
+        terminal_path: str = DEFAULT_PATH,  # the installed terminal; initialize(path=other) cannot start it
+        installed: bool = True,  # False: no terminal to find, initialize() without a path fails
+        pipe_wait: Callable[[float], None] | None = None,  # e.g. time.sleep: how initialize() waits for the pipe
     ):
         self.clock = clock or ManualClock(0.0)
         self.maxbars, self.build, self.accounts = maxbars, build, accounts
+        self.download_s, self.terminal_path, self.installed = float(download_s), terminal_path, installed
+        self.pipe_wait = pipe_wait
         self.calls: deque[tuple[str, tuple, dict]] = deque(maxlen=100_000)  # recent API calls, for tests
         self._lock = threading.RLock()
         self._series: dict[tuple[str, int], _Series] = {}
@@ -258,9 +343,9 @@ class Mt5Simulator:
             if only is None or name in only:
                 del self._fail_queue[i]
                 return self._set_fail(code)
-        if any(start <= now < end for start, end in self._disconnects):
+        if self._away(now):
             self._initialized = False
-            return self._set_fail(RES_E_INTERNAL_FAIL_INIT if name == "initialize" else RES_E_INTERNAL_FAIL_CONNECT)
+            return None if name == "initialize" else self._set_fail(RES_E_INTERNAL_FAIL_CONNECT)
         if any(start <= now and self._initialized_at < end for start, end in self._disconnects):
             self._initialized = False  # the terminal went away since initialize(), even if nobody called meanwhile
         for start, end, code in self._outages:
@@ -269,6 +354,9 @@ class Mt5Simulator:
         if name != "initialize" and not self._initialized:
             return self._set_fail(RES_E_INTERNAL_FAIL_CONNECT)
         return None
+
+    def _away(self, now: float) -> bool:
+        return any(start <= now < end for start, end in self._disconnects)
 
     def _set_fail(self, code: int) -> object:
         self._error, self._error_text = code, MESSAGES[code]
@@ -279,6 +367,16 @@ class Mt5Simulator:
     def initialize(self, path=None, *, login=None, password=None, server=None, timeout=None, portable=False):
         if path is not None and not isinstance(path, str):
             raise _Failure(RES_E_INVALID_PARAMS, 'Invalid "path" argument')
+        self._initialized = False
+        if path is not None and path.lower() != self.terminal_path.lower():  # Windows paths: case-insensitive
+            raise _Failure(RES_E_INTERNAL_FAIL_INIT, INIT_FAILED + PROCESS_CREATE_FAILED.format(path))
+        if path is None and not self.installed:
+            raise _Failure(RES_E_INTERNAL_FAIL_INIT, INIT_FAILED + TERMINAL_NOT_FOUND)
+        if self._away(self.clock()):  # the package waits `timeout` ms (default 60 s) for the terminal's pipe
+            wait_s = (60_000 if timeout is None else int(timeout)) / 1000
+            if self.pipe_wait is not None:
+                self.pipe_wait(wait_s)
+            raise _Failure(RES_E_INTERNAL_FAIL_INIT, INIT_FAILED + PIPE_TIMEOUT.format(int(wait_s)))
         if login is not None:
             self._authorize(login, password, server)
         self._initialized, self._initialized_at = True, self.clock()
@@ -314,17 +412,19 @@ class Mt5Simulator:
 
     @_api()
     def terminal_info(self):
-        return TerminalInfo(
+        folder = self.terminal_path.rsplit("\\", 1)[0]
+        return TerminalInfo((
             False, False, True, False, False, False, False, False, False, 0, self.build, self.maxbars, 0, 20_000,
-            0.0, 0.0, "MetaQuotes Ltd.", "MetaTrader 5 (simulated)", "English", "C:\\MT5", "C:\\MT5\\data",
-            "C:\\MT5\\common",
-        )
+            0.0, 0.0, "MetaQuotes Ltd.", "MetaTrader 5 (simulated)", "English", folder, folder + "\\data",
+            folder + "\\common",
+        ))
 
     @_api()
     def account_info(self):
         server = self.accounts[self._login][1] if self.accounts and self._login in self.accounts else "Simulated-Demo"
-        return AccountInfo(self._login or 0, ACCOUNT_TRADE_MODE_DEMO, 100, 10_000.0, 10_000.0, "USD", server,
-                           "Simulated", "MetaQuotes Ltd.")
+        return AccountInfo((self._login or 0, ACCOUNT_TRADE_MODE_DEMO, 100, 200, 0, True, True, 2, 2, False,
+                            10_000.0, 0.0, 0.0, 10_000.0, 0.0, 10_000.0, 0.0, 50.0, 30.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                            "Simulated", server, "USD", "MetaQuotes Ltd."))
 
     @_api()
     def symbols_total(self):
@@ -341,8 +441,8 @@ class Mt5Simulator:
         point = 10.0 ** -info["digits"]
         bid = float(tick["close"]) if tick is not None else 0.0
         spread = int(tick["spread"]) if tick is not None else 0
-        return SymbolInfo(symbol, info["select"], info["select"], info["digits"], point, spread,
-                          int(self.clock()), bid, bid + spread * point, info["description"], symbol)
+        return SymbolInfo((symbol, info["select"], info["select"], info["digits"], point, spread,
+                           int(self.clock()), bid, bid + spread * point, info["description"], symbol))
 
     @_api()
     def symbol_info_tick(self, symbol):
@@ -351,21 +451,22 @@ class Mt5Simulator:
             raise _Failure(RES_E_FAIL)
         bid, now = float(tick["close"]), self.clock()
         ask = bid + int(tick["spread"]) * 10.0 ** -info["digits"]
-        return Tick(int(now), bid, ask, 0.0, 0, int(now * 1000), 6, 0.0)
+        return Tick((int(now), bid, ask, 0.0, 0, int(now * 1000), 6, 0.0))
 
     @_api()
     def copy_rates_from_pos(self, symbol, timeframe, start_pos, count):
         series, now = self._chart(symbol, timeframe, start_pos, count), self.clock()
         k = series.revealed(now)
         hi = k - start_pos
-        return series.window(max(0, hi - count, k - self.maxbars), max(0, hi), now)
+        return self._ready(series, max(0, hi - count, k - self.maxbars), max(0, hi), now)
 
     @_api()
     def copy_rates_from(self, symbol, timeframe, date_from, count):
         series, now = self._chart(symbol, timeframe, 0, count), self.clock()
         k = series.revealed(now)
         hi = int(np.searchsorted(series.bars["time"][:k], _seconds(date_from), side="right"))
-        return series.window(max(0, hi - count, k - self.maxbars), hi, now)
+        self._outside(series, k, None, _seconds(date_from))  # the bars up to date_from
+        return self._ready(series, max(0, hi - count, k - self.maxbars), hi, now)
 
     @_api()
     def copy_rates_range(self, symbol, timeframe, date_from, date_to):
@@ -374,9 +475,27 @@ class Mt5Simulator:
         times = series.bars["time"][:k]
         lo = max(int(np.searchsorted(times, _seconds(date_from), side="left")), k - self.maxbars, 0)
         hi = int(np.searchsorted(times, _seconds(date_to), side="right"))
-        return series.window(lo, max(lo, hi), now)
+        self._outside(series, k, _seconds(date_from), _seconds(date_to))
+        return self._ready(series, lo, max(lo, hi), now)
 
     # --- helpers ---
+    def _outside(self, series: _Series, k: int, start: int | None, end: int) -> None:
+        """-1 for a time interval completely outside the chart's bars: before the oldest of the last maxbars, or after
+        the forming bar (MQL5 docs, CopyRates: "If the interval of the requested data is completely outside the
+        available data on the server, then the function returns false. If the data outside TERMINAL_MAXBARS ...
+        is requested, the function also returns false."). An empty interval inside them gives an empty array."""
+        times = series.bars["time"]
+        if not k or end < times[max(0, k - self.maxbars)] or (start is not None and start > times[k - 1]):
+            raise _Failure(RES_E_FAIL)
+
+    def _ready(self, series: _Series, lo: int, hi: int, now: float) -> np.ndarray:
+        """Bars [lo, hi) as far as the terminal has them ready: a short answer while the history is still
+        downloading, and -1 "Call failed" when none of the requested bars is ready yet."""
+        ready = series.ready_from(now, self.download_s)
+        if hi > lo and hi <= ready:
+            raise _Failure(RES_E_FAIL)
+        return series.window(max(lo, ready) if hi > lo else lo, hi, now)
+
     def _symbol(self, symbol: Any) -> dict[str, Any]:
         if not isinstance(symbol, str):
             raise _Failure(RES_E_INVALID_PARAMS, "Invalid arguments")
@@ -403,6 +522,8 @@ class Mt5Simulator:
         series = self._series.get((symbol, int(tf)))
         if series is None:  # a symbol with no data on this timeframe: the terminal has no history for it yet
             raise _Failure(RES_E_FAIL)
+        if series.asked_at is None:  # the first request for it: the terminal starts downloading its history
+            series.asked_at, series.history = self.clock(), series.revealed(self.clock())
         return series
 
 
