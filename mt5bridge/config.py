@@ -7,6 +7,7 @@ config file never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,13 +263,60 @@ def get_preset(name: str) -> Preset:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file's data; a missing or malformed file is a ConfigError naming it (and TOML's line and column)."""
+    """A TOML file's data; a missing or malformed file is a ConfigError naming it (and TOML's line and column).
+
+    Read as utf-8-sig: Windows Notepad's "UTF-8 with BOM" starts the file with a BOM, which TOML itself rejects.
+    A Windows path in "double quotes" is the usual mistake there ("C:\\data" is a bad escape, "C:\\new" silently a
+    newline): both get a hint to use 'single quotes', TOML's literal strings, where a backslash is just a backslash.
+    """
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as exc:  # Notepad's "Unicode" is UTF-16
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as "
+                          "UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+        raise ConfigError(f"config file {path}: {exc}{_quote_hint(text, str(exc))}") from None
+    _refuse_control_characters(data, path)
+    return data
+
+
+_TOML_AT = re.compile(r"at line (\d+), column \d+")
+_KEY_VALUE = re.compile(r'^\s*([\w.-]+)\s*=\s*"([^"]*)"')
+
+
+def _quote_hint(text: str, message: str) -> str:
+    """'; use single quotes ...' when the line TOML stopped at has a backslash inside a double-quoted string."""
+    at = _TOML_AT.search(message)
+    lines = text.splitlines()
+    line = lines[int(at[1]) - 1] if at and 0 < int(at[1]) <= len(lines) else ""
+    if not re.search(r'"[^"]*\\', line):
+        return ""
+    pair = _KEY_VALUE.match(line)
+    example = f" ({pair[1]} = '{pair[2]}')" if pair else ""
+    return f"; use single quotes for Windows paths{example}: in TOML a backslash inside double quotes starts an escape"
+
+
+def _refuse_control_characters(data: Any, path: Path, key: str = "") -> None:
+    """No setting holds a control character; one there is a Windows path in double quotes whose \\n, \\t, \\b, \\f
+    or \\r TOML turned into one ("C:\\new\\bars.csv"), which would otherwise fail later as a missing file."""
+    if isinstance(data, dict):
+        for name, value in data.items():
+            _refuse_control_characters(value, path, f"{key}.{name}" if key else name)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _refuse_control_characters(value, path, f"{key}[{i}]")
+    elif isinstance(data, str) and re.search(r"[\x00-\x1f]", data):
+        written = re.sub(r"[\x00-\x1f]", lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), data)  # as typed
+        raise ConfigError(f'config file {path}: {key} = "{written}" holds a control character; use single quotes '
+                          f"for Windows paths ({key.rsplit('.', 1)[-1]} = '{written}'): in TOML a backslash inside "
+                          "double quotes starts an escape")
+
+
+_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}  # TOML's one-letter escapes
 
 
 def load_config_file(path: str | Path) -> Preset:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from ..fileio import atomic_path
+from ..fileio import FileLockedError, Retry, atomic_path, read_bytes
 
 FORMAT = "mt5bridge-daemon-state"
 VERSION = 1
@@ -42,7 +42,7 @@ class DaemonState:
     streams: dict[str, StreamRecord] = field(default_factory=dict)  # "EURUSD/H1" -> record
 
 
-def save_state(path: Path, state: DaemonState) -> None:
+def save_state(path: Path, state: DaemonState, retry: Retry | None = None) -> None:
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "sequence": state.sequence, "streams": {}}
     for i, (key, rec) in enumerate(state.streams.items()):
@@ -58,17 +58,25 @@ def save_state(path: Path, state: DaemonState) -> None:
             "recent": [[seq, len(payload)] for seq, payload in rec.recent],
         }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, retry) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
 
-def load_state(path: Path) -> DaemonState | None:
-    """The saved state, None if there is none. A damaged file is an error naming it (never silently ignored)."""
+def load_state(path: Path, retry: Retry | None = None) -> DaemonState | None:
+    """The saved state, None if there is none. A damaged file is an error naming it (never silently ignored); a
+    file another program keeps locked (FileLockedError, after retrying) or cannot read is not called damaged:
+    moving it away would throw a good state away."""
     if not path.exists():
         return None
     try:
-        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as npz:
+        data = read_bytes(path, retry, "read the daemon state")
+    except FileLockedError:  # already one line naming the file and what probably holds it
+        raise
+    except OSError as exc:
+        raise DataError(f"daemon state {path} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:

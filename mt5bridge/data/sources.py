@@ -19,7 +19,6 @@ import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
@@ -160,6 +159,29 @@ def check_spacing(times: np.ndarray, tf: Timeframe, name: str) -> None:
         raise ConfigError(f"{name}: bars are mostly {common} s apart, but the timeframe {tf} means {tf.seconds} s")
 
 
+def parse_replay_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """'replay:PATH[?speed=3600&start=500]' -> (PATH, {option: text}); PATH exactly as written.
+
+    Not urlsplit: it reads the drive letter of C:\\data\\x.csv as a URL scheme (losing it) and cuts a path at '#',
+    a legal file-name character. The options follow the last '?', unless what follows it holds a path separator:
+    then the '?' is part of the path (Windows' long-path prefix \\\\?\\C:\\...; Windows file names cannot contain
+    '?', so there is no other case there).
+    """
+    body = spec[len("replay:"):]
+    path, sep, query = body.rpartition("?")
+    if not sep or "\\" in query or "/" in query:
+        path, query = body, ""
+    if not path:
+        raise ConfigError(f"source {spec!r} names no file; use replay:PATH?speed=3600&start=500")
+    options = {}
+    for item in query.split("&") if query else ():
+        key, eq, value = item.partition("=")
+        if not key or not eq:
+            raise ConfigError(f"bad replay option {item!r} in {spec!r}; use replay:PATH?speed=3600&start=500")
+        options[key] = value
+    return path, options
+
+
 def open_source(spec: str, symbol: str, tf: str | int | Timeframe, *, settings: Any = None,
                 format: str | None = None, policy: str = "raise",
                 clock: Callable[[], float] | None = None) -> BarSource:
@@ -174,15 +196,14 @@ def open_source(spec: str, symbol: str, tf: str | int | Timeframe, *, settings: 
             return Mt5Source.local(symbol, tf, settings, policy=policy)
         return Mt5Source.rpyc(spec, symbol, tf, settings, policy=policy)
     if spec.startswith("replay:"):
-        parts = urlsplit(spec[len("replay:") :])
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        path, query = parse_replay_spec(spec)
         try:
             speed, start = float(query.pop("speed", 3600)), int(query.pop("start", 0))
         except ValueError:
             raise ConfigError(f"bad replay option in {spec!r}") from None
         if query:
             raise ConfigError(f"unknown replay option(s) {sorted(query)} in {spec!r}; known: speed, start")
-        return ReplaySource.from_file(parts.path, tf, format=format, policy=policy, symbol=symbol, speed=speed,
+        return ReplaySource.from_file(path, tf, format=format, policy=policy, symbol=symbol, speed=speed,
                                       start=start, clock=clock or time.monotonic)
     if "://" in spec:
         raise ConfigError(f"unknown source {spec!r}; use mt5, mt5rpyc://HOST:PORT, replay:PATH or a file path")

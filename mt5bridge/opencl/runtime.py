@@ -7,6 +7,7 @@ every scalar argument from the kernel's own signature, and `DeviceArray`, a buff
 
 from __future__ import annotations
 
+import platform as host  # `platform` names OpenCL platforms below
 import re
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,24 @@ NO_PLATFORM_HELP = (
     "file is missing: create /etc/OpenCL/vendors/nvidia.icd containing 'libnvidia-opencl.so.1' (or point "
     "OCL_ICD_VENDORS at a folder holding such a file)."
 )
+# pip cannot give Windows an OpenCL driver: PoCL's wheels (the cpu extra) exist for Linux and macOS only, and a
+# Windows driver must be registered with the system's OpenCL loader by its own installer.
+WINDOWS_HELP = (
+    "No OpenCL platform found. On Windows pip installs none (the cpu extra's PoCL is for Linux and macOS): install "
+    "your GPU maker's current driver (NVIDIA, AMD or Intel graphics drivers include an OpenCL driver), or for the "
+    "CPU Intel's \"CPU Runtime for OpenCL Applications\" (w_opencl_runtime_p_*.exe, for Intel Core and Xeon "
+    "processors); then check with: mt5bridge devices."
+)
+# Measured (README, "Windows"): numpy's OpenBLAS matrix products keep up with PoCL on a CPU, except with many streams.
+NUMPY_SPEED = ("Without OpenCL mt5bridge runs on the numpy device: the same results, and on a CPU about as fast as "
+               "PoCL for training and one stream (2 cores: encode about 7,000 bars/s with the default model, a "
+               "fast-preset epoch over 136k H1 bars about 15 s), half as fast for 28 streams; a GPU is far faster.")
+
+
+def no_platform_help(system: str | None = None) -> str:
+    """What to install for an OpenCL device on `system` (platform.system(): "Windows", "Linux", "Darwin")."""
+    system = system or host.system()
+    return (WINDOWS_HELP if system == "Windows" else NO_PLATFORM_HELP) + " " + NUMPY_SPEED
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ class DeviceChoice:
 def list_devices() -> list[DeviceInfo]:
     """All OpenCL devices of all platforms. Raises DeviceError (with install help) when there is no platform."""
     if cl is None:
-        raise DeviceError(f"pyopencl cannot be imported ({_IMPORT_ERROR}). " + NO_PLATFORM_HELP)
+        raise DeviceError(f"pyopencl cannot be imported ({_IMPORT_ERROR}). " + no_platform_help())
     try:
         platforms = cl.get_platforms()
     except cl.Error:  # PLATFORM_NOT_FOUND_KHR from the ICD loader
@@ -87,7 +106,7 @@ def list_devices() -> list[DeviceInfo]:
         for d_index, dev in enumerate(platform_devices):
             devices.append(_describe(p_index, d_index, platform, dev))
     if not devices:
-        raise DeviceError(NO_PLATFORM_HELP)
+        raise DeviceError(no_platform_help())
     return devices
 
 
@@ -123,7 +142,7 @@ def resolve_device(spec: str) -> DeviceChoice:
         devices = list_devices()
     except DeviceError as exc:
         if spec == "auto":
-            warnings.warn(f"{exc} Falling back to the slow NumPy device.", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"{exc} Falling back to the NumPy device.", RuntimeWarning, stacklevel=2)
             return DeviceChoice(None, "auto: no OpenCL platform")
         raise DeviceError(f"device {spec!r} requested, but: {exc}") from None
     if spec in ("auto", "gpu", "cpu"):
