@@ -42,10 +42,12 @@ class Recorder:
     """A subscriber that keeps every delivered latent, in order, with the reference subscriber's logic."""
 
     def __init__(self, endpoint: str, topics=("mt5bridge/",), **kwargs):
+        self.topics, self.subscriber_kwargs = tuple(topics), kwargs
         self.sub = Subscriber(endpoint, topics, **kwargs)
         self.logic = SubscriberLogic(gap_timeout_s=30.0)
         self.messages: list[LatentMessage] = []
         self.events = []
+        self.raw: list[tuple[str, bytes]] = []  # every [topic, payload] as it arrived, before any de-duplication
 
     def drain(self, seconds: float = 0.15, until=None, pump=None) -> None:
         """Read for `seconds` of real time (or until `until()` holds, within 10 s); `pump()` runs between reads
@@ -58,6 +60,7 @@ class Recorder:
             now = time.monotonic()
             events = self.logic.tick(now)
             if got is not None:
+                self.raw.append(got)
                 events += self.logic.accept(*got, now)
             for event in events:
                 self.events.append(event)
@@ -69,6 +72,12 @@ class Recorder:
                     self.sub.unsubscribe(event.detail)
             if until and until():
                 return
+
+    def reconnect(self, endpoint: str) -> None:
+        """A new socket with the same subscriptions, re-send requests in force included; the logic's state stays."""
+        topics = list(self.topics) + [t.requested for t in self.logic.topics.values() if t.requested]
+        self.sub.close()
+        self.sub = Subscriber(endpoint, topics, **self.subscriber_kwargs)
 
     def kinds(self, kind: str) -> list:
         return [e for e in self.events if e.kind == kind]
@@ -89,7 +98,8 @@ class Harness:
             self.sim.add_bars(symbol, "H1", self.bars)
         self.config = RunConfig(
             streams=tuple(StreamConfig(symbol=s, timeframe="H1", model=str(model)) for s in symbols),
-            publisher=PublisherConfig(endpoint="tcp://127.0.0.1:*", heartbeat_interval_s=600, **(publisher or {})),
+            publisher=PublisherConfig(**{"endpoint": "tcp://127.0.0.1:*", "heartbeat_interval_s": 600,
+                                         **(publisher or {})}),
             daemon=DaemonConfig(state_dir=str(tmp_path / state_dir), warmup_bars=warmup_bars, poll_interval_s=60,
                                 device=device, backoff_initial_s=60, backoff_max_s=1800),
             base_dir=tmp_path)
@@ -97,12 +107,21 @@ class Harness:
         self.daemon = None
         self.recorder = None
 
-    def start_daemon(self, **kwargs) -> Daemon:
+    def start_daemon(self, reconnect: bool = False, **kwargs) -> Daemon:
+        """A daemon on the harness's state; `reconnect`: the recorder reconnects to it first, like a subscriber
+        whose publisher was killed and restarted (in one process a SUB's own reconnect to a re-bound XPUB is not
+        seen by the new socket's poll until it is used, so the test does what the reconnect would)."""
         sources = {f"{s}/H1": Mt5Source.from_module(self.sim, s, "H1") for s in self.symbols}
         self.daemon = Daemon(self.config, sources=sources, clock=self.clock, sleep=lambda s: None, **kwargs)
         if self.recorder is None:
             self.recorder = Recorder(self.daemon.publisher.endpoint)
+        elif reconnect:
+            self.recorder.reconnect(self.daemon.publisher.endpoint)
         time.sleep(0.1)  # let the subscriber's connection settle before the first messages
+        if reconnect:
+            deadline = time.monotonic() + 5
+            while not self.daemon.publisher.serve(0.05) and time.monotonic() < deadline:
+                pass  # the restarted daemon has the subscriptions before it sends anything
         self.daemon.start()
         self.recorder.drain()
         return self.daemon

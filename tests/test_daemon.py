@@ -171,14 +171,15 @@ def test_daemon_latents_equal_encode_over_the_same_history(tmp_path, model, cl_d
         h.start_daemon()
         h.hours(12)
         messages = [m for m in h.recorder.messages if m.symbol == "XAUUSD"]
-        stream = h.daemon.streams[0]
-        first = START - (stream.skip + h.config.daemon.warmup_bars)  # the first bar the daemon fetched
-        bars = h.bars[first: START + 12]
         loaded = load_model(model)
         from mt5bridge.features import get_feature_set
 
-        features = get_feature_set(loaded.feature_set).compute(bars)
-        series = Series("same", bars["time"].astype(np.int64)[stream.skip:], features[stream.skip:])
+        fs = get_feature_set(loaded.feature_set)
+        skip = fs.warmup  # the documented feature warm-up (500 bars), not the daemon's own idea of it
+        first = START - (skip + h.config.daemon.warmup_bars)  # the first bar the daemon should have fetched
+        bars = h.bars[first: START + 12]
+        features = fs.compute(bars)
+        series = Series("same", bars["time"].astype(np.int64)[skip:], features[skip:])
         table = encode_series(loaded, series, device=cl_device.index).to_pandas().set_index("time")
         for m in messages:
             row = table.loc[m.bar_time]
@@ -246,3 +247,20 @@ def test_public_endpoint_needs_curve_or_an_explicit_insecure_bind(tmp_path, mode
     publisher = Publisher("tcp://0.0.0.0:0", insecure_bind=True)
     publisher.close()
     assert "INSECURE" in caplog.text
+
+
+def test_max_bars_stops_at_exactly_that_many(tmp_path, model):
+    """A catch-up of many bars in one cycle must not overshoot daemon.max_bars (it published 13 for 5)."""
+    from dataclasses import replace
+
+    h = Harness(tmp_path, model)
+    h.config = replace(h.config, daemon=replace(h.config.daemon, max_bars=5))
+    try:
+        daemon = h.start_daemon()  # the warm-up publishes the newest bar: 1
+        h.clock.advance(20 * HOUR)  # 20 bars close at once
+        daemon.cycle()
+        assert daemon.published == 5 and daemon.stopped
+        h.recorder.drain(0.3)
+        assert len(h.recorder.messages) == 5
+    finally:
+        h.close()

@@ -1,10 +1,11 @@
 """The daemon loop: poll every stream's source for newly closed bars, step the models, publish, persist.
 
 A small state machine in the spirit of freqtrade's worker: `run()` = `start()` (restore or warm up) then `cycle()`
-until stopped. Clock and sleep are injected, so tests run hours of bars in milliseconds. Ordering per bar:
-compute -> send -> persist. A crash before the persist makes the restart recompute and re-send the same message
-(same sequence numbers; subscribers drop the duplicate); a crash after it leaves the message in the persisted recent
-history, from which subscribers that notice the gap get it re-sent.
+until stopped. Clock and sleep are injected, so tests run hours of bars in milliseconds. Ordering per batch of bars:
+compute -> persist -> send (docs/PROTOCOL.md, "Exactly once"). Nothing leaves before the state file holds it, so a
+message's identity and bytes are a function of the persisted state: a crash before the write sent nothing (the
+restart recomputes those bars, numbering them afresh), a crash after it leaves messages in the file's recent history,
+which subscribers that notice the gap get re-sent, byte for byte. `fault` (tests) is called at each of those points.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import TemporaryError
+from ..errors import ConfigError, TemporaryError
 from ..training.provenance import check_timeframe
 from ..wire import (FLAG_CATCHUP, FLAG_DRIFT, FLAG_NO_ERROR, FLAG_REPLAY, FLAG_WARM, HEARTBEAT_TOPIC,
                     STATUS_CATCHING_UP, STATUS_CONNECTED, STATUS_DRIFT, STATUS_ERROR, STATUS_WARM, HeartbeatMessage,
@@ -38,7 +39,7 @@ class Daemon:
     def __init__(self, config: RunConfig, *, sources: dict[str, object] | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None,
                  metrics: Metrics | None = None, on_publish: Callable[[LatentMessage], None] | None = None,
-                 on_bound: Callable[["Daemon"], None] | None = None):
+                 on_bound: Callable[["Daemon"], None] | None = None, fault: Callable[[str], None] | None = None):
         self.config = config
         self.clock, self._sleep = clock, sleep
         self.metrics = metrics or Metrics(None)
@@ -47,7 +48,12 @@ class Daemon:
         self.stopped = False
         self.published = 0
         self.sequence = 0
-        self.state_path = config.path(config.daemon.state_dir) / STATE_FILE
+        self.fault = fault or (lambda point: None)  # "computed", "persisted", "sent": where a crash test kills us
+        self._outgoing: list[tuple[Stream, LatentMessage, bytes]] = []  # computed and persisted, not sent yet
+        state_dir = config.path(config.daemon.state_dir)
+        if state_dir.exists() and not state_dir.is_dir():
+            raise ConfigError(f"daemon.state_dir {state_dir} is a file, not a folder")
+        self.state_path = state_dir / STATE_FILE
         self.groups: dict[Path, ModelGroup] = {}
         self.streams: list[Stream] = []
         for sc in config.streams:
@@ -70,7 +76,16 @@ class Daemon:
             if pc.curve_secret_file else None
         self.publisher = Publisher(pc.endpoint, sndhwm=pc.sndhwm, zmq_heartbeat_ms=pc.zmq_heartbeat_ms,
                                    history=pc.history, curve=curve, insecure_bind=pc.insecure_bind)
+        # The saved state's recent messages go into the publisher's cache before anything else: a subscriber that
+        # (re)connects gets each stream's newest one at once, also one that was written but never sent.
+        self._saved = load_state(self.state_path)
+        for stream in self.streams:
+            record = self._saved.streams.get(stream.key) if self._saved else None
+            if record is not None:
+                self.publisher.restore_cache((stream.topic, seq, payload) for seq, payload in record.recent)
         self.publisher.on_drop = self.metrics.dropped
+        self.publisher.on_missed = lambda topic, count, first, last: self.metrics.missed(
+            topic.removeprefix("mt5bridge/latent/"), count)
         self.publisher.fresh_heartbeat = lambda: (HEARTBEAT_TOPIC, encode(self._heartbeat_message()))
         self.next_heartbeat = 0.0
 
@@ -112,7 +127,7 @@ class Daemon:
         return open_source(sc.spec, stream.config.symbol, stream.tf, settings=settings, policy="drop")
 
     def start(self) -> None:
-        saved = load_state(self.state_path)
+        saved = self._saved
         if saved is not None:
             self.sequence = saved.sequence
         cold = []
@@ -121,7 +136,6 @@ class Daemon:
             record = saved.streams.get(stream.key) if saved else None
             if record is not None:
                 stream.stream_sequence = record.stream_sequence  # keeps increasing even if we re-warm
-                self.publisher.restore_cache((stream.topic, seq, payload) for seq, payload in record.recent)
                 stream.recent = list(record.recent)
             if record is not None and record.model_sha256 == stream.group.sha256:
                 self._restore(stream, record)
@@ -130,7 +144,7 @@ class Daemon:
                     log.info("event=rewarm stream=%s reason=model_changed", stream.key)
                 cold.append(stream)
         self._warm_up(cold)
-        self._persist()
+        self._commit()
         log.info("event=started streams=%d endpoint=%s sequence=%d", len(self.streams), self.publisher.endpoint,
                  self.sequence)
 
@@ -181,12 +195,12 @@ class Daemon:
                 stream.next_poll = now + self.config.daemon.poll_interval_s
         if any(len(b) for b in batches.values()):
             self._process_batches(batches, polled_at=time.perf_counter())
-            self._persist()
+            self._commit()
         if now >= self.next_heartbeat:
             self._heartbeat()
             self.next_heartbeat = now + self.config.publisher.heartbeat_interval_s
         max_bars = self.config.daemon.max_bars
-        if max_bars and self.published >= max_bars:
+        if max_bars and self._queued_total() >= max_bars:
             self.stop()
             return
         self._wait(max(0.0, min([s.next_poll for s in self.streams] + [self.next_heartbeat]) - self.clock()))
@@ -226,7 +240,10 @@ class Daemon:
         the newest bars. Every bar is published, but during a warm-up only each stream's newest. `polled_at`
         (perf_counter when the bars were in hand) starts the publish-latency clock."""
         rounds = max(len(b) for b in batches.values())
+        max_bars = self.config.daemon.max_bars
         for r in range(rounds):
+            if max_bars and not warm_up and self._queued_total() >= max_bars:
+                break  # the rest stays unprocessed (and unpersisted): a restart takes it up
             for group in self.groups.values():
                 ready = []
                 for s in group.streams:
@@ -315,12 +332,33 @@ class Daemon:
                                 int(bar["time"]), stream.stream_sequence, error, percentile,
                                 tuple(float(v) for v in out.latent[0]))
         payload = encode(message)
-        self.publisher.publish(stream.topic, payload, stream.stream_sequence)
         stream.recent = (stream.recent + [(stream.stream_sequence, payload)])[-self.config.publisher.history:]
-        self.published += 1
-        self.metrics.published(stream.key, time.perf_counter() - polled_at, error, stream.drift)
-        if self.on_publish:
-            self.on_publish(message)
+        self._outgoing.append((stream, message, payload))  # sent by _commit once the state file holds it
+        stream.pending_latency = polled_at
+
+    def _queued_total(self) -> int:
+        return self.published + len(self._outgoing)
+
+    def _commit(self) -> None:
+        """Persist, then send what was computed since the last commit: the exactly-once ordering."""
+        self.fault("computed")
+        for step in (self._write_state, self._send_outgoing):  # this order is the invariant (docs/PROTOCOL.md)
+            step()
+
+    def _write_state(self) -> None:
+        self._persist()
+        self.fault("persisted")
+
+    def _send_outgoing(self) -> None:
+        for stream, message, payload in self._outgoing:
+            self.publisher.publish(stream.topic, payload, message.stream_sequence)
+            self.published += 1
+            self.metrics.published(stream.key, time.perf_counter() - stream.pending_latency, message.recon_error,
+                                   stream.drift)
+            if self.on_publish:
+                self.on_publish(message)
+        self._outgoing = []
+        self.fault("sent")
 
     def _heartbeat(self) -> None:
         self.publisher.publish(HEARTBEAT_TOPIC, encode(self._heartbeat_message()), cache=False)

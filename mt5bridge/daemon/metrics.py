@@ -26,8 +26,10 @@ class Metrics:
                                 registry=self.registry)
         self._latency = Histogram("mt5bridge_publish_latency_seconds", "Bar available (poll returned) to message "
                                   "sent", buckets=LATENCY_BUCKETS, registry=self.registry)
-        self._drops = Counter("mt5bridge_messages_dropped", "Messages some subscriber lost at its high-water mark",
-                              registry=self.registry)
+        self._drops = Counter("mt5bridge_messages_dropped", "High-water-mark events: sends that found a subscriber "
+                              "full (libzmq reports each full subscriber once: a lower bound)", registry=self.registry)
+        self._missed = Counter("mt5bridge_messages_missed", "Messages subscribers reported missing in re-send "
+                               "requests (each stream_sequence once)", ["stream"], registry=self.registry)
         self._reconnects = Counter("mt5bridge_reconnects", "Source reconnects after errors", ["stream"],
                                    registry=self.registry)
         self._error = Gauge("mt5bridge_reconstruction_error", "Last reconstruction error", ["stream"],
@@ -53,6 +55,10 @@ class Metrics:
     def dropped(self) -> None:
         if self.enabled:
             self._drops.inc()
+
+    def missed(self, stream: str, count: int) -> None:
+        if self.enabled:
+            self._missed.labels(stream).inc(count)
 
     def reconnected(self, stream: str) -> None:
         if self.enabled:
