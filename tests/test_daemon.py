@@ -113,15 +113,16 @@ def test_out_of_order_and_malformed_bars_are_skipped(harness):
     last = harness.bars[START + 1: START + 2].copy()  # already published: out of order
     bad = harness.bars[START + 2: START + 3].copy()
     bad["high"] = bad["low"] - 1.0  # high below low
-    nxt = harness.bars[START + 2: START + 4]
+    nxt = harness.bars[START + 3: START + 5]
     original = source.closed_bars_after
     calls = iter([np.concatenate([last, bad, nxt])])
     source.closed_bars_after = lambda t: next(calls, original(t))
-    harness.clock.advance(2 * HOUR)
+    harness.clock.advance(3 * HOUR)
     daemon.cycle()
     harness.recorder.drain()
     times = [m.bar_time for m in harness.recorder.messages]
     assert times[-2:] == [int(t) for t in nxt["time"]] and times.count(int(last["time"][0])) == 1
+    assert int(bad["time"][0]) not in times  # the malformed bar never reaches the model or the wire
 
 
 def test_restart_resumes_without_republishing_or_skipping(tmp_path, model):

@@ -70,16 +70,24 @@ def _run(tmp_path, model, kill: KillAt, hours: int) -> tuple[Harness, int]:
                 publisher={"endpoint": endpoint, "heartbeat_interval_s": 600})
     restarts = 0
 
-    def start():
+    def die():
+        """Every other crash lets what was already sent reach the subscriber first (it died just after the
+        messages left); the others drop whatever was still queued (it died with them in its buffers)."""
         nonlocal restarts
+        if restarts % 2 == 0:
+            h.recorder.drain(0.05)
+        h.daemon.publisher.close()
+        h.daemon = None
+        restarts += 1
+
+    def start():
         while True:
             try:
                 h.start_daemon(fault=kill, reconnect=h.recorder is not None)
                 return
             except Crash:
-                h.daemon.publisher.close()  # dies with whatever was queued
-                h.daemon = None
-                restarts += 1
+                die()
+                h.clock.advance(HOUR * (restarts % 3))  # bars close while it is down: the restart catches up
 
     try:
         start()
@@ -88,9 +96,8 @@ def _run(tmp_path, model, kill: KillAt, hours: int) -> tuple[Harness, int]:
             try:
                 h.daemon.cycle()
             except Crash:
-                h.daemon.publisher.close()
-                h.daemon = None
-                restarts += 1
+                die()
+                h.clock.advance(HOUR * (restarts % 3))
                 start()
             h.recorder.drain(0.02)
         h.clock.advance(HOUR)
