@@ -1,4 +1,5 @@
-"""Bar available -> message on the wire, for 1 and 28 streams, and the daemon's resident memory.
+"""Bar available -> message on the wire, for 1 and 28 streams, and the daemon's peak resident memory (not on
+Windows: no `resource` module there).
 
     python benchmarks/daemon_latency.py [--device cpu] [--preset default] [--bars 200] [--streams 1 28]
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import sys
 import tempfile
 import threading
@@ -25,6 +25,25 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+try:
+    import resource  # POSIX only
+except ImportError:  # Windows has no getrusage: peak memory is reported as not measured, the timings still run
+    resource = None
+
+NO_RSS = "peak resident memory not measured: the `resource` module does not exist on Windows"
+
+
+def rss_cell(mib: float | None) -> str:
+    return f"peak RSS {mib:.0f} MiB" if mib is not None else "peak RSS not measured (Windows)"
+
+
+def peak_rss_mib() -> float | None:
+    """Peak resident memory of this process in MiB; None where it cannot be measured (Windows)."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 1024)  # getrusage(2): bytes on macOS, KiB on Linux
 
 
 def make_model(path: Path, preset: str) -> Path:
@@ -97,7 +116,7 @@ def measure(device: str, preset: str, streams: int, bars: int) -> dict:
         done.set()
         thread.join()
         latencies = [t - started_at[seq] for t, seq in arrivals if seq in started_at]
-        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_mib = peak_rss_mib()
         device_label = daemon.groups[next(iter(daemon.groups))].runner.engine.device_label
         sub.close()
         daemon.close()
@@ -119,9 +138,11 @@ def main() -> None:
         result = measure(args.device, args.preset, streams, args.bars)
         result.update(date=date.today().isoformat(), host=platform.node(), command=" ".join(sys.argv))
         print(json.dumps(result))
+        if result["peak_rss_mib"] is None:
+            print(NO_RSS, file=sys.stderr)
         print(f"| daemon bar->wire | {result['preset']} | {streams} streams | {result['device']} | "
               f"p50 {result['p50_ms']:.2f} ms | p99 {result['p99_ms']:.2f} ms | "
-              f"peak RSS {result['peak_rss_mib']:.0f} MiB |")
+              f"{rss_cell(result['peak_rss_mib'])} |")
 
 
 if __name__ == "__main__":

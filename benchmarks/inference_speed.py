@@ -5,7 +5,8 @@
 - backfill encode: one stream over the whole EURUSD H1 file (136k bars; ../shared/data, not in the repository),
   in chunks of 1024 bars: bars/s; and 28 streams at once over the same bars: bars/s over all streams;
 - live step: one closed bar per stream -> latent and error, p50/p99 over 500 steps, for 1 and 28 streams;
-- memory: peak resident memory of the process; device memory held by the engines' buffers.
+- memory: peak resident memory of the process (not on Windows, which has no `resource` module: reported as
+  null); device memory held by the engines' buffers.
 Random weights: speed does not depend on them.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import sys
 import time
 from datetime import date
@@ -25,6 +25,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "EURUSD_H1_2000_2021.csv.gz"
+
+try:
+    import resource  # POSIX only
+except ImportError:  # Windows has no getrusage: peak memory is reported as not measured, the timings still run
+    resource = None
+
+NO_RSS = "peak resident memory not measured: the `resource` module does not exist on Windows"
+
+
+def peak_rss_mib() -> float | None:
+    """Peak resident memory of this process in MiB; None where it cannot be measured (Windows)."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 1024)  # getrusage(2): bytes on macOS, KiB on Linux
 
 
 def main() -> None:
@@ -80,12 +95,14 @@ def main() -> None:
         lat = np.array(times) * 1e3
         result[f"live_{streams}_p50_ms"] = float(np.percentile(lat, 50))
         result[f"live_{streams}_p99_ms"] = float(np.percentile(lat, 99))
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     rt = getattr(runner.engine, "rt", None)
     if rt is not None:
         result["device_buffers_mib"] = rt.allocated_bytes / 2**20
     result.update(date=date.today().isoformat(), host=platform.node(), command=" ".join(sys.argv))
     print(json.dumps(result))
+    if result["peak_rss_mib"] is None:
+        print(NO_RSS, file=sys.stderr)
     print(f"| inference | {args.preset} | {result['device']} | encode 1 stream "
           f"{result['encode_1_stream_bars_per_s']:.0f} bars/s, 28 streams "
           f"{result['encode_28_streams_bars_per_s']:.0f} bars/s | live 1: p50 "

@@ -7,7 +7,8 @@ The article preset on EURUSD H1 2000-2021 (136,418 bars; ../shared/data, never c
 bar a training bar, B streams, truncated BPTT over K=40 steps. The chunks (inputs, targets, eps) are built once
 and reused, so both sides time the same work: forward, backward through time, Adam. One warm-up epoch, then the
 mean of `--epochs` timed epochs. Also reports the loss after each epoch (the two must agree within noise), the
-process's peak resident memory, and, on CUDA, the twin's peak device memory.
+process's peak resident memory (null on Windows, which has no `resource` module), and, on CUDA, the twin's
+peak device memory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -27,6 +27,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "EURUSD_H1_2000_2021.csv.gz"
+
+try:
+    import resource  # POSIX only
+except ImportError:  # Windows has no getrusage: peak memory is reported as not measured, the timings still run
+    resource = None
+
+NO_RSS = "peak resident memory not measured: the `resource` module does not exist on Windows"
+
+
+def peak_rss_mib() -> float | None:
+    """Peak resident memory of this process in MiB; None where it cannot be measured (Windows)."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 1024)  # getrusage(2): bytes on macOS, KiB on Linux
 
 
 def chunks_of(prep, cfg, tcfg, seed=0):
@@ -115,7 +130,7 @@ def run(args, streams: int) -> dict:
     if device.startswith("cuda"):
         result["torch_peak_device_mib"] = torch.cuda.max_memory_allocated() / 2**20
     result["ratio_ours_over_torch"] = result["ours_s"] / result["torch_s"]
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     return result
 
 
@@ -135,6 +150,8 @@ def main() -> None:
         result = run(args, streams)
         result.update(date=date.today().isoformat(), host=platform.node(), command=" ".join(sys.argv))
         print(json.dumps(result))
+        if result["peak_rss_mib"] is None:
+            print(NO_RSS, file=sys.stderr)
         print(f"| train epoch | {result['preset']} B={streams} K={args.tbptt} | ours {result['ours_device']}: "
               f"{result['ours_s']:.2f} s | torch {result['torch_device']}: {result['torch_s']:.2f} s | "
               f"ratio {result['ratio_ours_over_torch']:.2f} |", flush=True)

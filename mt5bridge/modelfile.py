@@ -29,7 +29,7 @@ from .config import ModelConfig
 from .engine.base import Engine
 from .engine.layout import param_shapes
 from .errors import ConfigError, ModelFileError
-from .fileio import atomic_path
+from .fileio import FileLockedError, atomic_path, read_bytes, retrying
 from .normalize import Standardizer
 
 FORMAT = "mt5bridge-model"
@@ -109,7 +109,7 @@ def load_model(path: str | Path, *, feature_set: str | None = None) -> Model:
         raise ModelFileError(f"model file {path} does not exist")
     try:
         arrays = _read_arrays(path)
-    except ModelFileError:
+    except (ModelFileError, FileLockedError):
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
         raise ModelFileError(f"model file {path} is truncated, corrupted or not a model file ({exc})") from None
@@ -141,7 +141,10 @@ def load_model(path: str | Path, *, feature_set: str | None = None) -> Model:
 def file_sha256(path: str | Path) -> str:
     """Hash of the whole file, to notice that a model changed (e.g. the daemon re-warms its state)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    path = Path(path)
+    # The open is retried like the read in _read_arrays: the daemon hashes the file right after loading it, and
+    # on Windows a scanner can take the file between the two.
+    with retrying(lambda: open(path, "rb"), path, "read the model file") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -152,7 +155,15 @@ def _digest(array: np.ndarray) -> str:
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    data = path.read_bytes()
+    try:
+        # Retried: on Windows an antivirus scanning a freshly copied model holds it for a moment, and the daemon's
+        # start should not fail over that.
+        data = read_bytes(path, what="read the model file")
+    except FileLockedError:  # already one line naming the file and what probably holds it
+        raise
+    except OSError as exc:  # the file may be fine; calling it corrupted would send the user the wrong way
+        raise ModelFileError(f"model file {path} cannot be read ({exc.strerror or exc}); check its "
+                             "permissions") from None
     if not data.startswith(b"PK\x03\x04"):  # else numpy would try pickle and talk of allow_pickle
         raise ModelFileError(f"model file {path} is not a model file (not an .npz archive: it starts with "
                              f"{data[:8]!r}); give the file written by `mt5bridge train`")

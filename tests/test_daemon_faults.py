@@ -32,18 +32,19 @@ def model(tmp_path_factory):
 
 
 def _config(path: Path, model: Path, source: str, endpoint: str, extra: str = "") -> Path:
+    # Paths go in single-quoted (literal) TOML strings: in double quotes a Windows path's backslashes are escapes.
     path.write_text(f"""
 [source]
-spec = "{source}"
+spec = '{source}'
 [[streams]]
 symbol = "XAUUSD"
 timeframe = "H1"
-model = "{model}"
+model = '{model}'
 [publisher]
 endpoint = "{endpoint}"
 heartbeat_interval_s = 0.3
 [daemon]
-state_dir = "{path.parent / 'state'}"
+state_dir = '{path.parent / 'state'}'
 warmup_bars = 100
 poll_interval_s = 0.02
 device = "numpy"
@@ -126,7 +127,7 @@ def test_random_terminal_fault_schedules_lose_nothing(tmp_path_factory, model, f
 ])
 def test_bad_config_is_a_clean_error_naming_the_key(tmp_path, model, body, message):
     config = tmp_path / "bad.toml"
-    config.write_text(f'[[streams]]\nsymbol = "X"\ntimeframe = "H1"\nmodel = "{model}"\n' + body)
+    config.write_text(f"[[streams]]\nsymbol = 'X'\ntimeframe = 'H1'\nmodel = '{model}'\n" + body)
     result = subprocess.run([sys.executable, "-m", "mt5bridge", "run", "--config", str(config)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
@@ -137,7 +138,7 @@ def test_bad_environment_override_and_missing_model_are_named(tmp_path, model):
     from mt5bridge.errors import ConfigError
 
     config = tmp_path / "ok.toml"
-    config.write_text(f'[[streams]]\nsymbol = "X"\ntimeframe = "H1"\nmodel = "{model}"\n')
+    config.write_text(f"[[streams]]\nsymbol = 'X'\ntimeframe = 'H1'\nmodel = '{model}'\n")
     assert load_run_config(config, {"MT5BRIDGE__PUBLISHER__SNDHWM": "50"}).publisher.sndhwm == 50
     with pytest.raises(ConfigError, match="MT5BRIDGE__DAEMON__POLL_INTERVAL_S='soon': expected float"):
         load_run_config(config, {"MT5BRIDGE__DAEMON__POLL_INTERVAL_S": "soon"})

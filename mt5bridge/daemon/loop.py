@@ -118,13 +118,21 @@ class Daemon:
         if stream.key in self._sources:
             return self._sources[stream.key]
         from ..data.mt5 import Mt5Settings
-        from ..data.sources import open_source
+        from ..data.sources import open_source, parse_replay_spec
 
         sc = self.config.source
         settings = Mt5Settings(path=sc.path or None, login=sc.login or None, server=sc.server or None,
                                password=os.environ.get(sc.password_env) or None, portable=sc.portable,
                                timeout_ms=sc.timeout_ms)
-        return open_source(sc.spec, stream.config.symbol, stream.tf, settings=settings, policy="drop")
+        spec = sc.spec
+        # A relative file path is relative to the config file's folder (docs/DAEMON.md), like every other path in
+        # it, not to wherever the daemon was started (a scheduled task or a service often starts in System32).
+        if spec.startswith("replay:"):
+            path = parse_replay_spec(spec)[0]  # exactly as written, a prefix of what follows "replay:"
+            spec = f"replay:{self.config.path(path)}{spec[len('replay:') + len(path):]}"
+        elif spec and spec != "mt5" and "://" not in spec:  # a bar file; mt5, mt5rpyc://, unknown schemes as written
+            spec = str(self.config.path(spec))
+        return open_source(spec, stream.config.symbol, stream.tf, settings=settings, policy="drop")
 
     def start(self) -> None:
         saved = self._saved

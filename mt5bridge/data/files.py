@@ -1,8 +1,9 @@
 """Bar files: MT5 "export bars" CSV, MT4 History Center CSV, CSV with named columns, Parquet; `.gz` transparently.
 
 The format is sniffed from the content (not the name) and can be overridden. Every row keeps its physical line
-number, so a bad bar is reported as "file.csv: line 1234: ...". Parquet output is written to a temporary file in
-the same folder and moved into place with `os.replace`, so a reader never sees a half-written file.
+number, so a bad bar is reported as "file.csv: line 1234: ...". Parquet output goes through fileio.atomic_path (a
+temporary file in the same folder, then a rename), so a reader never sees a half-written file and a scanner's brief
+hold on Windows is waited out.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
+from ..fileio import atomic_path
 from .bars import FIELDS, PRICE_FIELDS, RATES_DTYPE, to_frame, times_to_seconds
 from .validation import CheckResult, Problem, check_columns
 
@@ -238,7 +239,8 @@ def _numbers(column: pd.Series) -> np.ndarray:
 
 
 def write_parquet(bars: np.ndarray, path: str | Path, *, metadata: dict | None = None) -> None:
-    """Write (N,) bars to Parquet atomically: a temporary file in the same folder, then os.replace."""
+    """Write (N,) bars to Parquet atomically (fileio.atomic_path: temporary file, fsync, rename, Windows locks
+    retried)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -246,9 +248,5 @@ def write_parquet(bars: np.ndarray, path: str | Path, *, metadata: dict | None =
     table = pa.Table.from_pandas(to_frame(np.asarray(bars, RATES_DTYPE)), preserve_index=False)
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(metadata)})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

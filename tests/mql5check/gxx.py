@@ -17,6 +17,7 @@ The same rewrite, with `runtime=True` (inputs become settable: `input T name = v
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -82,7 +83,7 @@ def rewrite(text: str, runtime: bool = False) -> str:
 def _command(root: Path, path: str) -> list[str]:
     """A program (.mq5) is compiled for real, which makes g++ check that every path returns a value (MetaEditor
     refuses a function that does not); an include (.mqh) is syntax-checked on its own, to show it stands alone."""
-    mode = ["-c", "-o", "/dev/null", "-Werror=return-type"] if path.endswith(".mq5") else ["-fsyntax-only"]
+    mode = ["-c", "-o", os.devnull, "-Werror=return-type"] if path.endswith(".mq5") else ["-fsyntax-only"]
     return ["g++", "-std=c++17", *mode, "-x", "c++", "-include", str(STUB), "-I", str(root / "mql5" / "Include"),
             str(root / path)]
 
