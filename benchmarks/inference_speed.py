@@ -26,20 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "EURUSD_H1_2000_2021.csv.gz"
 
-try:
-    import resource  # POSIX only
-except ImportError:  # Windows has no getrusage: peak memory is reported as not measured, the timings still run
-    resource = None
+from benchmarks.peak_memory import NO_RSS, peak_rss_mib, rss_cell  # noqa: E402,F401 - ROOT is on sys.path
 
-NO_RSS = "peak resident memory not measured: the `resource` module does not exist on Windows"
-
-
-def peak_rss_mib() -> float | None:
-    """Peak resident memory of this process in MiB; None where it cannot be measured (Windows)."""
-    if resource is None:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (2**20 if sys.platform == "darwin" else 1024)  # getrusage(2): bytes on macOS, KiB on Linux
 
 
 def main() -> None:

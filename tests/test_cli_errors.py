@@ -6,32 +6,16 @@ from __future__ import annotations
 import gzip
 import os
 import stat
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from mt5bridge import cli
 from mt5bridge.config import get_preset
 from mt5bridge.data import sample_path
 from mt5bridge.training.series import load_series
 from mt5bridge.training.trainer import Trainer
-
-
-def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
-    """mt5bridge's real entry point in this process (typer exits through SystemExit)."""
-    old = sys.argv
-    sys.argv = ["mt5bridge", *argv]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.cli_support import run_main
 
 
 @pytest.fixture(scope="module")

@@ -91,17 +91,19 @@ def _run(tmp_path, model, kill: KillAt, hours: int) -> tuple[Harness, int]:
 
     try:
         start()
-        for _ in range(hours):
+        for hour in range(hours + 1):
             h.clock.advance(HOUR)
-            try:
-                h.daemon.cycle()
-            except Crash:
-                die()
-                h.clock.advance(HOUR * (restarts % 3))
-                start()
+            while True:  # the last hour's cycle must complete: kill points past it crash it again
+                try:
+                    h.daemon.cycle()
+                    break
+                except Crash:
+                    die()
+                    h.clock.advance(HOUR * (restarts % 3))
+                    start()
+                    if hour < hours:
+                        break
             h.recorder.drain(0.02)
-        h.clock.advance(HOUR)
-        h.daemon.cycle()
         h.daemon._heartbeat()  # reveals any tail gap left by a crash between persist and send
         return h, restarts
     except BaseException:

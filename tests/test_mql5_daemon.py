@@ -55,7 +55,7 @@ def test_the_compiled_include_receives_every_bar_of_the_real_daemon(tmp_path, mo
                 sub.Disconnect("test: the connection drops")  # reconnects; the cache re-sends, not a gap
             h.recorder.drain(0.02)
             want = {s: [m.stream_sequence for m in h.recorder.messages if m.symbol == s] for s in SYMBOLS}
-            assert _poll_until(sub, daemon, lambda: all(
+            assert _poll_until(sub, daemon, lambda want=want: all(
                 [q for s2, _, q in sub.seen if s2 == s][-1:] == want[s][-1:] for s in SYMBOLS))
         daemon._heartbeat()
         assert _poll_until(sub, daemon, lambda: sub.PublisherStatus("XAUUSD", H1) is not None)

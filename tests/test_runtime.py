@@ -15,6 +15,7 @@ import pytest
 from mt5bridge.config import preset
 from mt5bridge.errors import DeviceError, KernelBuildError
 from mt5bridge.opencl.runtime import resolve_device, scalar_dtypes
+from tests.cli_support import run_main
 
 
 def test_build_failure_raises_with_the_build_log(runtime):
@@ -68,22 +69,6 @@ def test_environment_variable_picks_the_device(monkeypatch):
     assert isinstance(make_engine(preset("tiny")), ReferenceEngine)
 
 
-def _main(argv: list[str], capsys) -> tuple[int, str, str]:
-    """mt5bridge's real entry point in this process, so the platform can be injected (typer exits via SystemExit)."""
-    from mt5bridge import cli
-
-    old, sys.argv = sys.argv, ["mt5bridge", *argv]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_devices_without_any_opencl_platform_explains_and_falls_back(monkeypatch, capsys):
     """In process with the loader's answer injected (as in test_windows_opencl.py), not through OCL_ICD_VENDORS:
     Windows' OpenCL loader reads the registry, not that variable, so a subprocess there would still find drivers.
@@ -99,15 +84,15 @@ def test_devices_without_any_opencl_platform_explains_and_falls_back(monkeypatch
         monkeypatch.setattr(rt.cl, "get_platforms", get_platforms)
     monkeypatch.setattr(platform, "system", lambda: "Linux")
     monkeypatch.setenv("MT5BRIDGE_DEVICE", "auto")
-    code, out, err = _main(["devices"], capsys)
+    code, out, err = run_main(["devices"], capsys)
     assert code == 0, err
     assert "No OpenCL platform found" in out
     assert 'pip install "mt5bridge[cpu]"' in out and "nvidia.icd" in out
     assert "selected: numpy" in out
-    code, out, err = _main(["devices", "--json"], capsys)
+    code, out, err = run_main(["devices", "--json"], capsys)
     data = json.loads(out)
     assert code == 0 and data["devices"] == [] and data["selected"] == "numpy"
-    code, out, err = _main(["devices", "--device", "gpu"], capsys)
+    code, out, err = run_main(["devices", "--device", "gpu"], capsys)
     assert code == 2 and "device 'gpu' requested" in err
 
 
