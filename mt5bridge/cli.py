@@ -102,8 +102,8 @@ def devices(
 @app.command()
 def demo(
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
-    bars: int = typer.Option(48, "--bars", help="Stop after this many published bars."),
-    rate: float = typer.Option(8.0, "--rate", help="Closed bars per second in the replay."),
+    bars: int = typer.Option(48, "--bars", min=1, help="Stop after this many published bars."),
+    rate: float = typer.Option(8.0, "--rate", min=0.01, help="Closed bars per second in the replay (> 0)."),
 ) -> None:
     """The whole pipeline on this machine: train a tiny model, replay bundled bars through the daemon, subscribe."""
     from .demo import run_demo
@@ -425,6 +425,8 @@ def keys(
     """Write a CurveZMQ key pair (daemon or subscriber); the secret key readable by its owner only."""
     from .zmq_io import write_keypair
 
+    if not name or Path(name).name != name or name in (".", ".."):  # "../x" or "a/b" would write elsewhere
+        raise ConfigError(f"--name {name!r} must be a plain file name, without folders (use --out for the folder)")
     if not force:
         refuse_replacing([out / f"{name}.key", out / f"{name}.key_secret"], what="key file",
                          hint="subscribers hold the public key, so a new pair locks them out; ")

@@ -103,7 +103,11 @@ CASES = [
      r"endpoint 'tcp://nowhere'"),
     ("subscribe: missing key files", ["subscribe", "--curve-client", "{root}/none.key_secret", "--curve-server",
                                       "{root}/none.key", "--timeout", "1"], r"--curve-client .*none.key_secret: not a"),
-    ("run: state_dir is a file", ["run", "--config", "{config}"], r"state-is-a-file"),
+    ("run: state_dir is a file", ["run", "--config", "{config}"], r"daemon.state_dir .*state-is-a-file is a file"),
+    ("devices: no such device", ["devices", "--device", "9:9"], r"no OpenCL device 9:9|no such device|9:9"),
+    ("demo: no bars", ["demo", "--bars", "0"], r"--bars"),
+    ("demo: a replay that never moves", ["demo", "--rate", "0"], r"--rate"),
+    ("keys: a name with a folder in it", ["keys", "--out", "{keys}", "--name", "../escape"], r"--name"),
 ]
 
 
