@@ -81,3 +81,19 @@ def ctx():
     context = zmq.Context()
     yield context
     context.destroy(linger=0)
+
+
+def _mql5_implementations() -> list:
+    from mql5check import native  # tests/ is on sys.path (rootdir conftest)
+
+    return native.implementations()
+
+
+@pytest.fixture(params=_mql5_implementations())
+def impl(request):
+    """Which code runs an MQL5 scenario (the twin, or the .mqh compiled against the C++ runtime); the programs a
+    test starts are closed after it."""
+    request.node.processes = []
+    yield request.param
+    for process in request.node.processes:
+        process.close()

@@ -21,7 +21,6 @@ from mql5twin.subscriber import CMt5BridgeSubscriber
 H1 = 16385
 T0 = 1_700_000_000 - 1_700_000_000 % 3600
 VECTORS = Path(__file__).parent / "data" / "wire"
-IMPLS = native.implementations()
 
 
 class Clock:
@@ -40,15 +39,6 @@ def clock():
     mql5.clock = Clock()
     yield mql5.clock
     mql5.reset()
-
-
-@pytest.fixture(params=IMPLS)
-def impl(request):
-    """Which code runs the scenario; the programs a test starts are closed after it."""
-    request.node.processes = []
-    yield request.param
-    for process in request.node.processes:
-        process.close()
 
 
 class Recorder(CMt5BridgeSubscriber):

@@ -29,15 +29,6 @@ def terminal():
     mql5.reset()
 
 
-@pytest.fixture(params=IMPLS)
-def impl(request):
-    """Which code runs the scenario; the programs a test starts are closed after it."""
-    request.node.processes = []
-    yield request.param
-    for process in request.node.processes:
-        process.close()
-
-
 class Client:
     """The subscriber as an EA's OnTimer drives it: Pump(), then take what messages are complete. `impl` is the
     twin or the compiled Zmtp.mqh (its own process; env sets the runtime's, e.g. MQL5_EOF_VISIBLE)."""
