@@ -22,8 +22,8 @@ import numpy as np
 from ..errors import ConfigError, TemporaryError
 from ..training.provenance import check_timeframe
 from ..wire import (FLAG_CATCHUP, FLAG_DRIFT, FLAG_NO_ERROR, FLAG_REPLAY, FLAG_WARM, HEARTBEAT_TOPIC,
-                    STATUS_CATCHING_UP, STATUS_CONNECTED, STATUS_DRIFT, STATUS_ERROR, STATUS_WARM, HeartbeatMessage,
-                    LatentMessage, StreamStatus, encode)
+                    STATUS_CATCHING_UP, STATUS_CONNECTED, STATUS_DRIFT, STATUS_ERROR, STATUS_WARM, TOPIC_PREFIX,
+                    HeartbeatMessage, LatentMessage, StreamStatus, encode)
 from ..zmq_io import CurveServerKeys, Publisher
 from .config import RunConfig
 from .metrics import Metrics
@@ -49,7 +49,8 @@ class Daemon:
         self.published = 0
         self.sequence = 0
         self.fault = fault or (lambda point: None)  # "computed", "persisted", "sent": where a crash test kills us
-        self._outgoing: list[tuple[Stream, LatentMessage, bytes]] = []  # computed and persisted, not sent yet
+        # computed, not yet sent: (stream, message, payload, perf_counter when its bars were in hand)
+        self._outgoing: list[tuple[Stream, LatentMessage, bytes, float]] = []
         state_dir = config.path(config.daemon.state_dir)
         if state_dir.exists() and not state_dir.is_dir():
             raise ConfigError(f"daemon.state_dir {state_dir} is a file, not a folder")
@@ -85,7 +86,7 @@ class Daemon:
                 self.publisher.restore_cache((stream.topic, seq, payload) for seq, payload in record.recent)
         self.publisher.on_drop = self.metrics.dropped
         self.publisher.on_missed = lambda topic, count, first, last: self.metrics.missed(
-            topic.removeprefix("mt5bridge/latent/"), count)
+            topic.removeprefix(f"{TOPIC_PREFIX}latent/"), count)
         self.publisher.fresh_heartbeat = lambda: (HEARTBEAT_TOPIC, encode(self._heartbeat_message()))
         self.next_heartbeat = 0.0
 
@@ -341,8 +342,7 @@ class Daemon:
                                 tuple(float(v) for v in out.latent[0]))
         payload = encode(message)
         stream.recent = (stream.recent + [(stream.stream_sequence, payload)])[-self.config.publisher.history:]
-        self._outgoing.append((stream, message, payload))  # sent by _commit once the state file holds it
-        stream.pending_latency = polled_at
+        self._outgoing.append((stream, message, payload, polled_at))  # sent by _commit once the state holds it
 
     def _queued_total(self) -> int:
         return self.published + len(self._outgoing)
@@ -358,11 +358,10 @@ class Daemon:
         self.fault("persisted")
 
     def _send_outgoing(self) -> None:
-        for stream, message, payload in self._outgoing:
+        for stream, message, payload, polled_at in self._outgoing:
             self.publisher.publish(stream.topic, payload, message.stream_sequence)
             self.published += 1
-            self.metrics.published(stream.key, time.perf_counter() - stream.pending_latency, message.recon_error,
-                                   stream.drift)
+            self.metrics.published(stream.key, time.perf_counter() - polled_at, message.recon_error, stream.drift)
             if self.on_publish:
                 self.on_publish(message)
         self._outgoing = []

@@ -46,7 +46,6 @@ class Stream:
     drift: float = float("nan")  # the last bar's input-drift score (mt5bridge/drift.py)
     drifting: bool = False  # over the threshold: FLAG_DRIFT on latents, STATUS_DRIFT in heartbeats
     drift_warned: bool = False  # the warning was logged (once, until the score falls below half the threshold)
-    pending_latency: float = 0.0  # perf_counter when the bars of the message waiting to be sent were in hand
 
     @property
     def key(self) -> str:
