@@ -130,10 +130,7 @@ class Publisher:
         self.fresh_heartbeat: Callable[[], tuple[str, bytes]] | None = None
 
     def _setup_curve(self, keys: CurveServerKeys) -> None:
-        try:
-            public, secret = load_key_file(keys.secret_file, "publisher.curve_secret_file")
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"publisher.curve_secret_file {keys.secret_file}: {exc}") from None
+        public, secret = load_key_file(keys.secret_file, "publisher.curve_secret_file")
         if secret is None:
             raise ConfigError(f"publisher.curve_secret_file {keys.secret_file} holds no secret key")
         if not Path(keys.clients_dir).is_dir():
