@@ -372,6 +372,34 @@ def info(
 
 
 @app.command()
+def export(
+    model_path: Path = typer.Option(..., "--model", help="Model file."),
+    out: Path = typer.Option(..., "--out", help="ONNX file: one step of the model, for MQL5's OnnxRun."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
+    verify: Optional[Path] = typer.Option(None, "--verify", help="Bar file: step the graph with onnxruntime over "
+                                          "its first --bars usable bars and compare with encode."),
+    bars: int = typer.Option(1000, "--bars", min=1, help="Bars --verify steps."),
+) -> None:
+    """Export the model as an ONNX graph (opset 13, float32, state in and out) for in-EA inference (docs/MQL5.md)."""
+    from .modelfile import file_sha256, load_model
+    from .onnx_export import export_onnx
+
+    refuse_input_as_output(out, "--out", [("--model", model_path), ("--verify", verify)])
+    if not force:
+        refuse_replacing([out], what="ONNX file")
+    summary = export_onnx(load_model(model_path), out, model_sha256=file_sha256(model_path))
+    typer.echo(f"{out}: {summary['bytes']:,} bytes, opset {summary['opset']}, D={summary['target_bars']} "
+               f"F={summary['features']} Z={summary['latent']} S={summary['state']}, sha256 {summary['sha256']}")
+    if verify is not None:
+        from .onnx_check import verify_against_encode
+
+        report = verify_against_encode(model_path, out, verify, bars)
+        typer.echo(report.text)
+        if not report.passed:
+            raise ConfigError(f"{out} does not reproduce encode on {verify} (tolerance {report.tolerance:g})")
+
+
+@app.command()
 def run(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML config (docs/DAEMON.md); "
                                           "MT5BRIDGE__SECTION__KEY environment variables override it."),
