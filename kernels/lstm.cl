@@ -20,18 +20,32 @@
 #define SB (LBW * RB)   // streams per work-group
 #define WG (LJ * LBW)   // work-items per work-group
 
+// Activations, c_t and h_t of one cell from its four gate pre-activations (bias included) and c_{t-1}. Every forward
+// kernel (the steps below and lstm_persistent.cl) calls this one function, so all of them round alike: encode and
+// the live daemon must give the same bits whichever kernel ran.
+inline void lstm_cell(const real a_i, const real a_f, const real a_g, const real a_o, const real c_prev,
+                      real* i, real* f, real* g, real* o, real* c, real* h)
+{
+    *i = sigmoid_r(a_i);
+    *f = sigmoid_r(a_f);
+    *g = tanh(a_g);
+    *o = sigmoid_r(a_o);
+    *c = *f * c_prev + *i * *g;
+    *h = *o * tanh(*c);
+}
+
 // The cell of unit j, stream b, step t from its four gate pre-activations (bias included): activations, c and h,
 // and the activated gates kept for backward. Shared by the fused step (GPU) and the split one (CPU).
 inline void lstm_cell_forward(const int B, const int H, const int t, const int b, const int j,
                               const real a_i, const real a_f, const real a_g, const real a_o,
                               __global real* hs, __global real* cs, __global real* gates, const int store_gates)
 {
-    const real i = sigmoid_r(a_i), f = sigmoid_r(a_f), g = tanh(a_g), o = sigmoid_r(a_o);
     const int s_prev = (t * B + b) * H + j;
     const int s_next = s_prev + B * H;
-    const real c = f * cs[s_prev] + i * g;
+    real i, f, g, o, c, h;
+    lstm_cell(a_i, a_f, a_g, a_o, cs[s_prev], &i, &f, &g, &o, &c, &h);
     cs[s_next] = c;
-    hs[s_next] = o * tanh(c);
+    hs[s_next] = h;
     if (store_gates) {
         const int a_row = (t * B + b) * 4 * H;
         gates[a_row + j] = i;

@@ -8,6 +8,8 @@ step uploads x, y and eps, runs forward, backward and Adam on the device, and re
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..config import ModelConfig
@@ -15,6 +17,8 @@ from ..opencl.runtime import DeviceArray, DeviceInfo, get_runtime
 from .base import Engine, LossParts, State, loss_parts
 from .cl_ops import ClOps
 from .layout import ParamLayout
+
+log = logging.getLogger(__name__)
 
 LOSS_LOG_STEPS = 1024  # training steps whose losses may wait on the device before the host reads them
 
@@ -83,6 +87,7 @@ class OpenCLEngine(Engine):
             if self.ops.variant == "cpu" else {}
         self._transposed_stale = True
         self._ws: _Workspace | None = None
+        self.lstm_paths: tuple[str, ...] = ()  # per LSTM layer, the kernel path of the last inference forward
         self.set_params(self.initial_params())
 
     def _views(self, flat: DeviceArray) -> dict[str, DeviceArray]:
@@ -149,16 +154,18 @@ class OpenCLEngine(Engine):
             self.rt.copy(buf.cs, buf.cs, size, dst_offset=0, src_offset=steps * size)
 
     # --- compute ------------------------------------------------------------------------------------------------
-    def _run_forward(self, ws: _Workspace, steps: int, sample: bool, training: bool) -> None:
+    def _run_forward(self, ws: _Workspace, steps: int, sample: bool, training: bool) -> tuple[str, ...]:
+        """Enqueues the forward pass; returns each LSTM layer's kernel path (ClOps.lstm_forward)."""
         cfg, ops = self.config, self.ops
         rows = steps * self.streams
         x, x_off = ws.x, 0
         p, wt = self._param, self._weights_t()
+        paths = []
         for layer, buf in enumerate(ws.lstm):
             w_ih, w_hh = f"lstm{layer}.w_ih", f"lstm{layer}.w_hh"
             ops.linear(rows, buf.inputs, 4 * buf.hidden, x, p[w_ih], buf.pre, x_off=x_off, w_t=wt.get(w_ih))
-            ops.lstm_forward(steps, self.streams, buf.hidden, buf.pre, p[w_hh], p[f"lstm{layer}.b"], buf.hs, buf.cs,
-                             buf.gates if training else None, w_hh_t=wt.get(w_hh))
+            paths.append(ops.lstm_forward(steps, self.streams, buf.hidden, buf.pre, p[w_hh], p[f"lstm{layer}.b"],
+                                          buf.hs, buf.cs, buf.gates if training else None, w_hh_t=wt.get(w_hh)))
             x, x_off = buf.hs, self.streams * buf.hidden  # slots 1..T are this layer's outputs
         ops.vae_forward(rows, cfg.latent, x, ws.eps, ws.acts[0], sample, p_off=x_off)
         widths = [cfg.latent, *cfg.decoder, cfg.outputs]
@@ -166,6 +173,7 @@ class OpenCLEngine(Engine):
             name, act = self._dense_layer(layer)
             ops.dense_forward(rows, widths[layer], widths[layer + 1], ws.acts[layer], p[f"{name}.w"],
                               p[f"{name}.b"], ws.acts[layer + 1], act, w_t=wt.get(f"{name}.w"))
+        return tuple(paths)
 
     def _dense_layer(self, layer: int) -> tuple[str, str]:
         if layer < len(self.config.decoder):
@@ -212,7 +220,14 @@ class OpenCLEngine(Engine):
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         steps, streams, z_size = x.shape[0], self.streams, self.config.latent
         ws = self._upload(x)
-        self._run_forward(ws, steps, sample=False, training=False)
+        self.lstm_paths = self._run_forward(ws, steps, sample=False, training=False)
+        if self.ops.persistent_gave_up():
+            # Not all work-groups of a persistent launch were resident: its outputs are incomplete. The inputs (x,
+            # the carried state in slot 0) are untouched, so the chunk is redone with the stepped kernels, which
+            # the ops now use for good.
+            log.warning("%s: persistent LSTM kernel gave up (%s); this engine runs the stepped kernels from now on",
+                        self.device_label, self.ops.persistent_off)
+            self.lstm_paths = self._run_forward(ws, steps, sample=False, training=False)
         rows = steps * streams
         p = self.rt.read(ws.lstm[-1].hs, streams * 2 * z_size, rows * 2 * z_size).reshape(rows, 2 * z_size)
         y_hat = self.rt.read(ws.acts[-1], 0, rows * self.config.outputs)

@@ -7,10 +7,12 @@ to the host. Shapes follow the kernels' comments: T steps, B streams, H hidden, 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..opencl.runtime import DeviceArray, Runtime
+from ..errors import DeviceError
+from ..opencl.runtime import DeviceArray, DeviceInfo, Runtime
 
 GEMM_TILE = (64, 64, 4, 4)  # (TSM, TSN, WPTM, WPTN) in gemm.cl unless MT5BRIDGE_GEMM_TILE ("128x64x8x4") says
 GEMM_TILE_ENV = "MT5BRIDGE_GEMM_TILE"
@@ -24,9 +26,126 @@ LSTM_TILE_ENV = "MT5BRIDGE_LSTM_TILE"
 # gpu kernels: from this many streams on, the forward step runs as a tiled GEMM (W_hh read once per 64 streams)
 # plus the pointwise gate kernel, instead of the fused step kernel (0 = always fused)
 LSTM_SPLIT_ENV = "MT5BRIDGE_LSTM_SPLIT"
+# Inference: all T steps of a layer in one launch (lstm_persistent.cl), where safe (persistent_plan); "0" turns it off
+PERSISTENT_ENV = "MT5BRIDGE_PERSISTENT_LSTM"
+PERSISTENT_UNITS_ENV = "MT5BRIDGE_PERSISTENT_LSTM_UNITS"  # hidden units per work-group instead of the planned count
+# Platforms where several groups may spin on each other: each compute unit holds whole work-groups (an Intel GPU
+# reports execution units instead, so G <= compute units would prove nothing there), and the kernel has a checked
+# device-scope fence (lstm_persistent.cl: inline PTX membar.gl; OpenCL 1.2's global mem_fence is work-group wide).
+PERSISTENT_VENDORS = ("NVIDIA",)
+PERSISTENT_MIN_STEPS = 2  # one step is one launch either way
+PERSISTENT_SUMS = 128  # gate sums per group worth aiming for: up to about here they run side by side for free
+PERSISTENT_STAGERS = 256  # work-items per group (when there is that much h to stage): they load h_{t-1}
 REDUCE_GROUP = 256  # RED in loss.cl
 MAX_PARTIALS = 256  # partial sums per reduction (a fixed count keeps results deterministic)
 ACTIVATIONS = {"identity": 0, "tanh": 1}
+
+
+@dataclass(frozen=True)
+class PersistentPlan:
+    groups: int  # G, each on its own compute unit for the whole launch
+    units: int  # U hidden units per group (all four gates of each)
+    group_size: int  # work-items per group, at least 4*U*B
+    tile: int  # KT: h_{t-1} staged in local memory this many units at a time (H when it fits)
+    local_bytes: int  # the group's __local arguments
+
+
+def _checked_vendor(device: DeviceInfo) -> bool:
+    return any(vendor in device.platform.upper() for vendor in PERSISTENT_VENDORS)
+
+
+def persistent_locals(streams: int, hidden: int, units: int, tile: int) -> tuple[int, int, int]:
+    """Elements of w_loc (4U, H|1), h_loc (B, KT|1) and a_loc (4U, B), as lstm_persistent.cl lays them out."""
+    return 4 * units * (hidden | 1), streams * (tile | 1), 4 * units * streams
+
+
+def persistent_plan(device: DeviceInfo, limits: tuple[int, int], streams: int, hidden: int, itemsize: int,
+                    units: int | None = None, tile: int | None = None) -> tuple[PersistentPlan | None, str]:
+    """The launch of lstm_persistent_forward for B streams of H units on `device`, or None and why not.
+
+    limits: the kernel's (work-group size, static local bytes) on the device (Kernel.limits). One group (G = 1)
+    waits for nobody and is safe anywhere. G > 1 groups spin on each other, so they must all be resident at once:
+    only on a GPU of PERSISTENT_VENDORS, with G <= compute units, each group small enough in work-items (the limit
+    counts registers) and local memory to fit on a compute unit alone. Units: one group if it fits, else as many
+    per group as keep the h staging in one tile (fewer groups meet faster), else the fewest."""
+    max_group, static_local = limits
+    budget = device.local_memory - static_local
+
+    def fits(u: int, kt: int) -> bool:
+        return 4 * u * streams <= max_group and sum(persistent_locals(streams, hidden, u, kt)) * itemsize <= budget
+
+    if units is None:
+        fewest = -(-hidden // max(device.compute_units, 1))
+        most = max(fewest, PERSISTENT_SUMS // (4 * streams))
+        units = hidden if fits(hidden, hidden) else next(
+            (u for u in range(min(most, hidden), fewest - 1, -1) if fits(u, hidden)), fewest)
+    if tile is None:
+        tile = hidden
+        while tile > 1 and not fits(units, tile):
+            tile -= 1
+    groups = -(-hidden // units)
+    if not 1 <= units <= hidden or not 1 <= tile <= hidden:
+        return None, f"units {units} and tile {tile} must lie in 1..H = {hidden}"
+    if 4 * units * streams > max_group:
+        return None, f"4*U*B = {4 * units * streams} sums exceed the kernel's work-group limit {max_group}"
+    need = sum(persistent_locals(streams, hidden, units, tile)) * itemsize
+    if need > budget:
+        return None, f"{need} B of local memory per group, the device has {budget} B left for it"
+    if groups > 1:
+        if device.kind != "gpu":
+            return None, f"{groups} groups on a {device.kind} device, whose work-groups may run one after another"
+        if not _checked_vendor(device):
+            return None, f"platform {device.platform!r}: no checked device-wide fence and residency rule"
+        if groups > device.compute_units:
+            return None, f"{groups} groups for {device.compute_units} compute units"
+    sums = 4 * units * streams
+    size = max(-(-sums // 32) * 32, min(PERSISTENT_STAGERS, streams * tile))
+    return PersistentPlan(groups, units, min(size, max_group), tile, need), "ok"
+
+
+class PersistentLstm:
+    """lstm_persistent_forward of one build (grid barrier on or compiled out, spin cap) and its sync buffer
+    [arrivals, gave up]: zeroed before the first launch after gave_up(); `base` counts the arrivals since."""
+
+    def __init__(self, runtime: Runtime, dtype, *, grid_sync: bool = True, spin_cap: int | None = None):
+        defines = {"GRID_SYNC": int(grid_sync), "PTX_FENCE": int(_checked_vendor(runtime.device_info))}
+        defines |= {} if spin_cap is None else {"SPIN_CAP": spin_cap}
+        self.rt, self.grid_sync, self.itemsize = runtime, grid_sync, np.dtype(dtype).itemsize
+        self.kernel = runtime.program("lstm_persistent", dtype, defines).lstm_persistent_forward
+        self.limits = self.kernel.limits()
+        self._sync = runtime.empty(2, np.int32)
+        self._base: int | None = None  # None: zero the buffer first
+        self._plans: dict[tuple, tuple[PersistentPlan | None, str]] = {}
+
+    def plan(self, device: DeviceInfo, streams: int, hidden: int, units: int | None = None,
+             tile: int | None = None) -> tuple[PersistentPlan | None, str]:
+        key = (device, streams, hidden, units, tile)
+        if key not in self._plans:
+            plan, why = persistent_plan(device, self.limits, streams, hidden, self.itemsize, units, tile)
+            if plan is not None and plan.groups > 1 and not self.grid_sync:
+                plan, why = None, "built without the grid barrier: one work-group only"
+            self._plans[key] = plan, why
+        return self._plans[key]
+
+    def launch(self, plan: PersistentPlan, steps: int, streams: int, hidden: int, pre: DeviceArray,
+               w_hh: DeviceArray, bias: DeviceArray, hs: DeviceArray, cs: DeviceArray) -> None:
+        if self._base is None:
+            self.rt.fill(self._sync, 0)
+            self._base = 0
+        if self._base + plan.groups * steps >= 2**31:
+            raise DeviceError("persistent LSTM: arrival counter would overflow; call gave_up() between chunks")
+        local = [self.rt.local(n * self.itemsize) for n in persistent_locals(streams, hidden, plan.units, plan.tile)]
+        self.kernel((plan.groups * plan.group_size,), (plan.group_size,), steps, streams, hidden, plan.units,
+                    plan.tile, self._base, pre, w_hh, bias, hs, cs, self._sync, *local)
+        if plan.groups > 1:  # one arrival per group at each barrier (none after the last step)
+            self._base += plan.groups * (steps - 1)
+
+    def gave_up(self) -> bool:
+        """Whether a group gave up waiting in the launches since the last call (waits for them to finish)."""
+        if self._base is None:
+            return False
+        self._base = None
+        return bool(self.rt.read(self._sync)[1])
 
 
 class ClOps:
@@ -64,6 +183,17 @@ class ClOps:
         self._adam = runtime.program("adam", dtype)
         self._partials = runtime.empty(MAX_PARTIALS, dtype)
         self._unused = runtime.zeros(1, dtype)  # bound to pointer arguments a kernel will not touch
+        self.persistent_device = runtime.device_info  # what persistent_plan checks (tests put in a fake one)
+        self.persistent_off = self._persistent_off()  # why inference runs the stepped kernels only, or None
+        self.persistent_units = int(os.environ.get(PERSISTENT_UNITS_ENV, "0")) or None
+        self.persistent: PersistentLstm | None = None  # built on first use
+
+    def _persistent_off(self) -> str | None:
+        if os.environ.get(PERSISTENT_ENV, "1").strip() == "0":
+            return f"{PERSISTENT_ENV}=0"
+        if self.variant != "gpu" or self.rt.device_info.kind != "gpu":
+            return "not a GPU (a CPU's work-groups may run one after another)"
+        return None
 
     def scratch(self, name: str, size: int) -> DeviceArray:
         """A reusable device buffer of at least `size` elements (the queue is in order, so reuse is safe)."""
@@ -132,11 +262,20 @@ class ClOps:
     # --- LSTM -------------------------------------------------------------------------------------------------------
     def lstm_forward(self, steps: int, streams: int, hidden: int, pre: DeviceArray, w_hh: DeviceArray,
                      bias: DeviceArray, hs: DeviceArray, cs: DeviceArray, gates: DeviceArray | None, *,
-                     w_hh_t: DeviceArray | None = None) -> None:
-        """Steps 0..T-1; pre (T,B,4H) holds x W_ih^T; hs/cs (T+1,B,H) slot 0 is the carried-in state.
+                     w_hh_t: DeviceArray | None = None) -> str:
+        """Steps 0..T-1; pre (T,B,4H) holds x W_ih^T; hs/cs (T+1,B,H) slot 0 is the carried-in state. Returns the
+        path taken: "persistent" (inference on a GPU: check persistent_gave_up() before using the results) or
+        "stepped".
 
         The cpu variant adds h_{t-1} W_hh^T into pre in place, with w_hh_t = W_hh^T (H,4H) if the caller keeps it."""
         store = gates is not None
+        if not store and steps >= PERSISTENT_MIN_STEPS and self.persistent_off is None:
+            if self.persistent is None:
+                self.persistent = PersistentLstm(self.rt, self.dtype)
+            plan, _ = self.persistent.plan(self.persistent_device, streams, hidden, self.persistent_units)
+            if plan is not None:
+                self.persistent.launch(plan, steps, streams, hidden, pre, w_hh, bias, hs, cs)
+                return "persistent"
         global_size = (hidden, streams)
         # Only training may split (inference stays fused, so its numbers never depend on the number of streams).
         if self.variant == "cpu" or (store and 0 < self.lstm_split <= streams):
@@ -154,10 +293,19 @@ class ClOps:
                               a_off=t * streams * hidden, c_off=t * streams * 4 * hidden)
                 self._lstm.lstm_gates_forward(global_size, None, streams, hidden, t, pre, bias, hs, cs,
                                               gates if store else self._unused, int(store))
-            return
+            return "stepped"
         args = (streams, hidden, 0, pre, w_hh, bias, hs, cs, gates if store else self._unused, int(store))
         self._lstm.lstm_step_forward.series(self._lstm_grid(hidden, streams), self._lstm_group, args, 2,
                                             range(steps))
+        return "stepped"
+
+    def persistent_gave_up(self) -> bool:
+        """After a chunk: whether a persistent launch in it gave up (its results are then incomplete; the caller
+        redoes the chunk). A give-up turns the persistent path off for these ops."""
+        if self.persistent is None or not self.persistent.gave_up():
+            return False
+        self.persistent_off = "a work-group gave up waiting at the grid barrier (not all groups were resident)"
+        return True
 
     def lstm_backward_steps(self, steps: int, streams: int, hidden: int, dh_out: DeviceArray, w_hh: DeviceArray,
                             gates: DeviceArray, cs: DeviceArray, da: DeviceArray, dc: DeviceArray) -> None:

@@ -232,6 +232,13 @@ class Kernel:
             self.runtime.events.append((self.name, event))
         return event
 
+    def limits(self) -> tuple[int, int]:
+        """(largest work-group, bytes of local memory it declares itself) for this kernel on its device: the
+        work-group limit counts the kernel's registers, so a group of that size fits on one compute unit."""
+        device, info = self.runtime.device, cl.kernel_work_group_info
+        return (int(self._kernel.get_work_group_info(info.WORK_GROUP_SIZE, device)),
+                int(self._kernel.get_work_group_info(info.LOCAL_MEM_SIZE, device)))
+
     def series(self, global_size: Sequence[int], local_size: Sequence[int] | None, args: Sequence[Any],
                vary: int, values: Sequence[int]) -> None:
         """One launch per value of integer argument `vary`, the other arguments set once: a recurrent layer's
@@ -369,6 +376,10 @@ class Runtime:
         if count:
             cl.enqueue_copy(self.queue, dst.buffer, src.buffer, byte_count=count * size,
                             dst_offset=dst_offset * size, src_offset=src_offset * size)
+
+    def local(self, nbytes: int) -> Any:
+        """A `__local` pointer argument of `nbytes` bytes (sized per launch)."""
+        return cl.LocalMemory(max(int(nbytes), 1))
 
     def view(self, parent: DeviceArray, offset: int, shape: Sequence[int]) -> DeviceArray:
         """A sub-buffer of `parent` starting at element `offset`, which must honour the device's base alignment."""

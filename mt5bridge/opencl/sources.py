@@ -25,17 +25,25 @@ def kernels_dir() -> Path:
     )
 
 
+# Programs that build on another's functions: the listed files come first, in this order.
+PRELUDES = {"lstm_persistent": ("lstm",)}  # lstm_cell: the persistent kernel must round as the stepped one
+
+
 def kernel_source(name: str) -> str:
-    """Text of `kernels/<name>.cl`, preceded by `common.h` (the shared `real` type and helpers).
+    """Text of `kernels/<name>.cl`, preceded by `common.h` (the shared `real` type and helpers) and its preludes.
 
     Concatenating instead of `#include` keeps the build independent of the driver's include-path handling.
     """
     folder = kernels_dir()
-    path = folder / f"{name}.cl"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.cl"))
-        raise DeviceError(f"no OpenCL program {name!r} in {folder}; known: {known}")
-    return with_common_header(path.read_text(encoding="utf-8"))
+    parts = []
+    for part in (*PRELUDES.get(name, ()), name):
+        path = folder / f"{part}.cl"
+        if not path.is_file():
+            known = sorted(p.stem for p in folder.glob("*.cl"))
+            raise DeviceError(f"no OpenCL program {part!r} in {folder}; known: {known}")
+        # #line keeps the compiler's line numbers in build logs pointing at the real file.
+        parts.append(f'#line 1 "{part}.cl"\n' + path.read_text(encoding="utf-8"))
+    return with_common_header("\n".join(parts))
 
 
 def with_common_header(source: str) -> str:
