@@ -187,13 +187,20 @@ def _percentile_nodes(model: Model, node, const) -> None:
 
 
 def _outside_nodes(model: Model, node, const, features: int) -> None:
+    """outside = how many of the newest bar's values lie outside the training range, compared in RAW units against
+    float32(mean + bound * std): a value sitting exactly on a bound (a discrete feature such as day_of_week = 5,
+    whose 99.9 % quantile is a value that occurs) stays inside, as in drift.py's float64 comparison; standardising in
+    float32 first would round such a value across its bound."""
     bounds = training_range(model.extras)
     if bounds is None:
         node("Identity", [const("no_outside", np.zeros((1, 1), np.float32))], "outside")
         return
-    low, high = (np.asarray(b, np.float32) for b in bounds)
-    newest = node("Slice", ["target", "zero", const("row_end", np.array([features], np.int64)), "axis1"],
-                  "row0")  # [1, F]: the bar just closed, standardised
+    mean, std = model.standardizer.mean, model.standardizer.std
+    low, high = ((mean + np.asarray(b, np.float64) * std).astype(np.float32) for b in bounds)  # (F,) raw units
+    newest = node("Reshape", [node("Slice", ["bars", "zero", const("row_end", np.array([1], np.int64)),
+                                            "axis1"], "row0_3d"), const("shape_row", np.array([1, features],
+                                                                                               np.int64))],
+                  "row0")  # [1, F]: the bar just closed, raw
     nodes_out = node("Or", [node("Less", [newest, const("low", low)], "below"),
                             node("Greater", [newest, const("high", high)], "over")], "outside_mask")
     node("ReduceSum", [node("Cast", [nodes_out], "outside_f", to=1), "axis1"], "outside", keepdims=1)
