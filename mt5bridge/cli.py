@@ -331,9 +331,19 @@ def evaluate(
 def encode(
     model_path: Path = typer.Option(..., "--model", help="Model file."),
     data: Path = typer.Option(..., "--data", help="Bar file to encode."),
-    out: Path = typer.Option(..., "--out", help="Parquet file: one row per bar."),
+    out: Optional[Path] = typer.Option(None, "--out", help="File to write. parquet: required; mt5: default "
+                                       "<SYMBOL>_<TF>.mt5b here, the name the EA opens (docs/LATENTFILE.md)."),
+    file_format: str = typer.Option("parquet", "--format", help="parquet: one row per bar, every column; mt5: the "
+                                    "latent file MetaTrader 5's Strategy Tester reads (docs/LATENTFILE.md)."),
+    symbol: Optional[str] = typer.Option(None, "--symbol", help="mt5: the symbol as the terminal names it "
+                                         "(default: the data's Parquet metadata; a file name is not a symbol)."),
+    warmup_bars: Optional[int] = typer.Option(None, "--warmup-bars", min=1, help="mt5: bars fed before WARM is "
+                                              "set, as the daemon's daemon.warmup_bars (default 500)."),
+    drift_threshold: Optional[float] = typer.Option(None, "--drift-threshold", min=0.0, max=1.0, help="mt5: "
+                                                    "input-drift score over which DRIFT is set (default 0.075)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     with_reconstruction: bool = typer.Option(False, "--with-reconstruction", help="Add the reconstruction and "
-                                             "target stacks (D*F values each)."),
+                                             "target stacks (D*F values each; parquet only)."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     allow_timeframe_mismatch: bool = typer.Option(False, "--allow-timeframe-mismatch",
@@ -346,15 +356,57 @@ def encode(
     from .modelfile import file_sha256
     from .training.encode import encode_series, write_table
 
-    refuse_input_as_output(out, "--out", [("--model", model_path), ("--data", data)])
+    mt5_options = [name for name, value in (("--symbol", symbol), ("--warmup-bars", warmup_bars),
+                                            ("--drift-threshold", drift_threshold)) if value is not None]
+    if file_format not in ("parquet", "mt5"):
+        raise ConfigError(f"--format {file_format!r}: parquet or mt5")
+    if file_format == "parquet" and (out is None or mt5_options):
+        raise ConfigError("--format parquet needs --out" if out is None else
+                          f"{', '.join(mt5_options)} only apply to --format mt5")
+    if file_format == "mt5" and with_reconstruction:
+        raise ConfigError("--with-reconstruction only applies to --format parquet")
+    inputs = [("--model", model_path), ("--data", data)]
+    refuse_input_as_output(out, "--out", inputs)
     model, series = _model_and_series(model_path, data, allow_timeframe_mismatch, on_bad)
+    if file_format == "mt5":
+        from .latentfile import latent_file_name, resolve_stream
+        from .training.provenance import trained_timeframe
+
+        symbol, tf_name, warnings = resolve_stream(symbol, series.symbol, series.timeframe, trained_timeframe(model),
+                                                   str(data))
+        for warning in warnings:
+            typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+        out = out or Path(latent_file_name(symbol, tf_name))
+        refuse_input_as_output(out, "--out", inputs)
+    if not force:
+        refuse_replacing([out], what="output file")
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("encoding", total=len(series))
         table = encode_series(model, series, device=device, with_reconstruction=with_reconstruction,
                               progress=lambda n: bar.update(task, advance=n))
+    if file_format == "mt5":
+        _write_latent_file(table, out, model, file_sha256(model_path), symbol, tf_name, warmup_bars, drift_threshold)
+        return
     write_table(table, out, {"model": str(model_path), "model_sha256": file_sha256(model_path),
                              "data": str(data), "feature_set": model.feature_set})
     typer.echo(f"{out}: {table.num_rows} bars, latent size {model.config.latent}")
+
+
+def _write_latent_file(table, out: Path, model, model_sha256: str, symbol: str, tf_name: str,
+                       warmup_bars: Optional[int], drift_threshold: Optional[float]) -> None:
+    from .data.bars import format_time
+    from .data.timeframes import timeframe
+    from .latentfile import DEFAULT_WARMUP_BARS, DRIFT_THRESHOLD, latent_file_from_table, write_latent_file
+
+    built = latent_file_from_table(table, model_sha256=model_sha256, symbol=symbol, timeframe=timeframe(tf_name).code,
+                                   feature_set=model.feature_set, latent_size=model.config.latent,
+                                   warmup_bars=warmup_bars or DEFAULT_WARMUP_BARS,
+                                   drift_threshold=DRIFT_THRESHOLD if drift_threshold is None else drift_threshold)
+    write_latent_file(out, built.header, built.records)
+    h = built.header
+    typer.echo(f"{out}: {symbol} {tf_name}, {h.count} bars {format_time(h.first_bar_time)} .. "
+               f"{format_time(h.last_bar_time)}, latent size {h.latent_size}; copy it to the terminals' common "
+               f"Files folder, Mt5Bridge subfolder (docs/LATENTFILE.md)")
 
 
 @app.command()
