@@ -2,6 +2,8 @@
 // protocol, so pytest drives the same scenarios as the Python twin's (tests/mql5check/native.py):
 //   stdin:  one command a line: a name, then arguments (decimal integers, or x<hex> for strings and bytes)
 //   stdout: one JSON object a line per command: {"r": <result>, ...}
+// Commands: decode, clock, now, sockets; z.* (CZmtpSubscriber), s.* (CMt5BridgeSubscriber); for the latent files
+// f.* (CMt5bLatentFile), fheader, fname, ftopic, and the terminal's chart (chart <open times...>) and time (time <t>).
 // Members are reached as the twin's tests reach them (m_backoff_ms, m_out, ...), hence private -> public.
 #include <iostream>
 #include <sstream>
@@ -72,6 +74,19 @@ std::string HeartbeatJson(const Mt5bHeartbeat &b) {
          Num(b.publish_time_ms) + ", \"interval_ms\": " + Num(b.interval_ms) + ", \"streams\": " + streams + "]}";
 }
 
+// The raw bits of recon_error, anomaly_pct and the latent floats, as u32: "bit for bit" survives NaN and JSON.
+std::string Bits(const Mt5bLatent &m) {
+  auto bits = [](float f) { uint u; std::memcpy(&u, &f, 4); return std::to_string(u); };
+  std::string out = "[" + bits(m.recon_error) + ", " + bits(m.anomaly_pct);
+  for (int k = 0; k < ArraySize(m.latent); k++) out += ", " + bits(m.latent[k]);
+  return out + "]";
+}
+
+std::string LatentBitsJson(const Mt5bLatent &m) {
+  std::string json = LatentJson(m);
+  return json.substr(0, json.size() - 1) + ", \"bits\": " + Bits(m) + "}";
+}
+
 std::string StreamJson(const Mt5bStreamState &s) {
   return "{\"symbol\": " + Str(s.symbol) + ", \"timeframe\": " + Num(s.timeframe) + ", \"has_latest\": " +
          Bool(s.has_latest) + ", \"latest\": " + LatentJson(s.latest) + ", \"received_ms\": " + Num(s.received_ms) +
@@ -90,15 +105,18 @@ std::string List(const std::vector<std::string> &items) {
 class CDriverSubscriber : public CMt5BridgeSubscriber {
  public:
   std::vector<std::string> seen;
+  std::vector<std::string> latents;  // the whole messages, with their bits
   std::vector<std::string> events;
   void OnLatent(const Mt5bLatent &msg) override {
     seen.push_back("[" + Str(msg.symbol) + ", " + Num(msg.timeframe) + ", " + Num(msg.stream_sequence) + "]");
+    latents.push_back(LatentBitsJson(msg));
   }
   void OnConnectionEvent(const string text) override { events.push_back(Str(text)); }
 };
 
 CZmtpSubscriber *z = nullptr;
 CDriverSubscriber *s = nullptr;
+CMt5bLatentFile *lf = nullptr;
 
 std::string Messages(CZmtpSubscriber &zmtp) {
   std::vector<std::string> out;
@@ -219,16 +237,26 @@ std::string Sub(const std::string &name, const Args &a) {
   if (name == "SetLimits") { q.SetLimits((int)a.Int(0), (int)a.Int(1), (int)a.Int(2)); return "null"; }
   if (name == "SetDefaultInterval") { q.SetDefaultInterval((uint)a.Int(0)); return "null"; }
   if (name == "Subscribe") return Bool(q.Subscribe(a.Text(0)));
-  if (name == "Start") { q.Start(); return "null"; }
   if (name == "Stop") { q.Stop(); return "null"; }
   if (name == "Poll") {
     int fresh = q.Poll();
-    std::string out = "{\"fresh\": " + Num(fresh) + ", \"seen\": " + List(q.seen) + ", \"events\": " +
-                      List(q.events) + "}";
+    std::string out = "{\"fresh\": " + Num(fresh) + ", \"seen\": " + List(q.seen) + ", \"latents\": " +
+                      List(q.latents) + ", \"events\": " + List(q.events) + "}";
     q.seen.clear();
+    q.latents.clear();
     q.events.clear();
     return out;
   }
+  if (name == "Start") {  // file mode logs its files at Start
+    q.Start();
+    std::string out = List(q.events);
+    q.events.clear();
+    return out;
+  }
+  if (name == "UseLatentFiles") { q.UseLatentFiles(a.Int(0) != 0, a.Text(1)); return "null"; }
+  if (name == "ExpectLatentSize") { q.ExpectLatentSize((int)a.Int(0)); return "null"; }
+  if (name == "FileMode") return Bool(q.FileMode());
+  if (name == "StreamCount") return Num(q.StreamCount());
   ENUM_TIMEFRAMES tf = a.items.size() > 1 ? (ENUM_TIMEFRAMES)a.Int(1) : PERIOD_CURRENT;
   if (name == "Latest") {
     Mt5bLatent out;
@@ -266,6 +294,52 @@ std::string Sub(const std::string &name, const Args &a) {
   return "";
 }
 
+std::string HeaderJson(const Mt5bFileHeader &h) {
+  return "{\"version\": " + Num((uint)h.version) + ", \"record_bytes\": " + Num(h.record_bytes) +
+         ", \"latent_size\": " + Num(h.latent_size) + ", \"timeframe\": " + Num(h.timeframe) + ", \"warmup_bars\": " +
+         Num(h.warmup_bars) + ", \"drift_threshold\": " + Num(h.drift_threshold) + ", \"count\": " + Num(h.count) +
+         ", \"first_bar_time\": " + Num((long)h.first_bar_time) + ", \"last_bar_time\": " +
+         Num((long)h.last_bar_time) + ", \"symbol\": " + Str(h.symbol) + ", \"model_sha256\": " +
+         Str(h.model_sha256) + ", \"feature_set\": " + Str(h.feature_set) + "}";
+}
+
+std::string File(const std::string &name, const Args &a) {
+  if (name == "new") { delete lf; lf = new CMt5bLatentFile(); return "null"; }
+  CMt5bLatentFile &f = *lf;
+  if (name == "Open") return Bool(f.Open(a.Text(0)));
+  if (name == "Close") { f.Close(); return "null"; }
+  if (name == "Find") {
+    Mt5bLatent out;
+    int r = f.Find((datetime)a.Int(0), out);
+    return "{\"found\": " + Num(r) + ", \"latent\": " + (r == 1 ? LatentBitsJson(out) : "null") + "}";
+  }
+  if (name == "IsOpen") return Bool(f.IsOpen());
+  if (name == "Name") return Str(f.Name());
+  if (name == "Why") return Str(f.Why());
+  if (name == "Symbol") return Str(f.Symbol());
+  if (name == "Timeframe") return Num(f.Timeframe());
+  if (name == "LatentSize") return Num(f.LatentSize());
+  if (name == "Count") return Num(f.Count());
+  if (name == "FirstBarTime") return Num((long)f.FirstBarTime());
+  if (name == "LastBarTime") return Num((long)f.LastBarTime());
+  if (name == "ModelSha256") return Str(f.ModelSha256());
+  return "";
+}
+
+std::string FileHeader(const std::string &raw, long size) {
+  MqlArray<uchar> b = Bytes(raw);
+  Mt5bFileHeader h;
+  string why = "";
+  bool ok = Mt5bDecodeFileHeader(b, size, h, why);
+  return "{\"ok\": " + Bool(ok) + ", \"why\": " + Str(why) + ", \"header\": " + (ok ? HeaderJson(h) : "null") + "}";
+}
+
+std::string Topic(const string &topic) {
+  string symbol = "";
+  uint tf = 0;
+  return Mt5bParseLatentTopic(topic, symbol, tf) ? "[" + Str(symbol) + ", " + Num(tf) + "]" : "null";
+}
+
 }  // namespace
 
 int main() {
@@ -283,11 +357,22 @@ int main() {
     else if (command == "clock") { mql5rt::Advance(a.Int(0)); result = "null"; }
     else if (command == "now") result = Num((ulong)GetTickCount64());
     else if (command == "sockets") result = Num((int)mql5rt::sockets.size());
+    else if (command == "chart") {  // the chart's bars by open time, oldest first; the last one is forming
+      mql5rt::chart.clear();
+      for (size_t i = 0; i < a.items.size(); i++) mql5rt::chart.push_back((datetime)a.Int(i));
+      result = "null";
+    }
+    else if (command == "time") { mql5rt::server_time = (datetime)a.Int(0); result = "null"; }
+    else if (command == "fheader") result = FileHeader(a.Raw(0), a.Int(1));
+    else if (command == "fname") result = Str(Mt5bLatentFileName(a.Text(0), (uint)a.Int(1)));
+    else if (command == "ftopic") result = Topic(a.Text(0));
+    else if (command.rfind("f.", 0) == 0) result = File(command.substr(2), a);
     else if (command.rfind("z.", 0) == 0) result = Zmtp(command.substr(2), a);
     else if (command.rfind("s.", 0) == 0) result = Sub(command.substr(2), a);
     if (result.empty()) result = "\"unknown command\"";
     std::cout << "{\"r\": " << result << "}\n" << std::flush;
   }
+  delete lf;
   delete s;
   delete z;
   return 0;

@@ -3,6 +3,8 @@
 - the gate's pre-pass (#property and input blanked);
 - arrays: `T name[]` (declarations, members, `T &name[]` parameters) becomes `MqlArray<T> name`, and a fixed
   `T name[N]` becomes `MqlArray<T> name = MqlArray<T>::Fixed(N)`;
+- `#resource "path" as T name[]` becomes `MqlArray<T> name = mql5rt::Resource("path", __FILE__);`: the file's bytes,
+  read at program start (MetaEditor embeds them at compile time; mql5_runtime_market.h says where it looks);
 - everything MQL5 provides comes from mql5_runtime.h (string, the built-ins we call, their constants).
 
     cd tests && python -m mql5check.gxx   # prints g++'s errors at the MQL5 file's own lines, exits 1 if any
@@ -52,9 +54,19 @@ def settable_inputs(text: str) -> str:
         lambda m: f'{m[1]}{m[3]}{m[4]}{m[5]}{m[6]}={m[7]}mql5rt::Input<{m[3]}>("{m[5]}", {m[8]});', text)
 
 
+_RESOURCE = re.compile(r'^([ \t]*)#resource[ \t]+("(?:[^"\\\n]|\\.)*")[ \t]+as[ \t]+(\w+)[ \t]+(\w+)[ \t]*\[\][ \t]*;?',
+                       re.M)
+
+
+def embedded_resources(text: str) -> str:
+    """`#resource "path" as T name[]` -> `MqlArray<T> name = mql5rt::Resource("path", __FILE__);` on the same line."""
+    return _RESOURCE.sub(lambda m: f"{m[1]}MqlArray<{m[3]}> {m[4]} = mql5rt::Resource({m[2]}, __FILE__);", text)
+
+
 def rewrite(text: str, runtime: bool = False) -> str:
     if runtime:
         text = settable_inputs(text)
+    text = embedded_resources(text)
     source = gate.prepass(text).encode()
     tree = gate.parse(text)
     edits: list[tuple[int, int, bytes]] = []

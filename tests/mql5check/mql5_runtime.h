@@ -13,7 +13,8 @@
 //   runtime (a refused connect) move it instead of sleeping, so a minute of outage is simulated in no time.
 // Environment: MQL5_SYMBOL, MQL5_PERIOD (the chart), MQL5_EOF_VISIBLE=0 (SocketIsConnected does not notice a
 // peer's close), MQL5_TIMEOUT_ERROR=<code> (a SocketRead timeout sets it), MQL5_VIRTUAL_WAITS=1, MQL5_GLOBALS=<file> (terminal global variables shared between
-// processes), MQL5_FILES=<dir> (MQL5/Files), MQL5_INPUT_<name> (an input's value).
+// processes), MQL5_FILES=<dir> (MQL5/Files), MQL5_COMMON_FILES=<dir> (Common/Files, FILE_COMMON), MQL5_TESTER=1
+// (MQLInfoInteger(MQL_TESTER)), MQL5_INPUT_<name> (an input's value).
 #pragma once
 
 #include <algorithm>
@@ -640,37 +641,95 @@ inline bool SocketTimeouts(int socket, uint timeout_send_ms, uint timeout_receiv
   return mql5rt::FindSocket(socket) != nullptr;
 }
 
-//--- File Functions: MQL5/Files is MQL5_FILES; names use '\' as on Windows
+//--- File Functions: MQL5/Files is MQL5_FILES, the terminals' common Files folder (FILE_COMMON) MQL5_COMMON_FILES;
+// names use '\' as on Windows. Without MQL5_COMMON_FILES a FILE_COMMON name cannot be opened (a test that forgets it
+// fails instead of reading MQL5/Files by mistake). Error codes: MQL5 Reference, "Runtime Errors".
+#include <dirent.h>
+const int FILE_SHARE_READ = 128;  // MQL5 Reference, "File Opening Flags"
+const int FILE_COMMON = 4096;
+const int ERR_TOO_MANY_FILES = 5001;      // "More than 64 files cannot be opened at the same time"
+const int ERR_WRONG_FILENAME = 5002;
+const int ERR_CANNOT_OPEN_FILE = 5004;
+const int ERR_INVALID_FILEHANDLE = 5007;  // "A file with this handle was closed, or was not opening at all"
+const int ERR_FILE_IS_DIRECTORY = 5018;
+// SEEK_SET, SEEK_CUR, SEEK_END (ENUM_FILE_POSITION) are <cstdio>'s macros here, with MQL5's values 0, 1, 2.
 namespace mql5rt {
-struct File { std::FILE *f = nullptr; };
+struct File {
+  std::FILE *f = nullptr;
+  std::string path;
+  int flags = 0;
+};
 inline std::map<int, File> files;
 inline int next_file = 1;
+// The host path of an MQL5 file name; "" when the terminal refuses the name (absolute, or climbing out of the
+// sandbox with "..": MQL5 programs reach only their Files folders) or the common folder is not set.
+inline std::string FilePath(const string &file_name, int flags) {
+  std::string name = file_name.utf8();
+  std::replace(name.begin(), name.end(), '\\', '/');
+  if (name.empty() || name[0] == '/' || name.find(':') != std::string::npos || ("/" + name + "/").find("/../") !=
+      std::string::npos)
+    return "";
+  std::string root = Env((flags & FILE_COMMON) ? "MQL5_COMMON_FILES" : "MQL5_FILES", (flags & FILE_COMMON) ? "" : ".");
+  return root.empty() ? "" : root + "/" + name;
+}
+inline File *FindFile(int handle) {
+  auto it = files.find(handle);
+  if (it == files.end()) { last_error = ERR_INVALID_FILEHANDLE; return nullptr; }
+  return &it->second;
+}
 }  // namespace mql5rt
+// Windows sharing, as the terminal opens files: a second handle on an open file is refused unless both were opened
+// for reading only with FILE_SHARE_READ (the tester's agents read one common file at once: each needs the flag).
 inline int FileOpen(const string &file_name, int open_flags, short delimiter = '\t', uint codepage = CP_ACP) {
   (void)delimiter;
   (void)codepage;
-  std::string name = file_name.utf8();
-  std::replace(name.begin(), name.end(), '\\', '/');
-  std::string path = mql5rt::Env("MQL5_FILES", ".") + "/" + name;
+  std::string path = mql5rt::FilePath(file_name, open_flags);
+  if (path.empty()) {
+    mql5rt::last_error = (open_flags & FILE_COMMON) ? ERR_CANNOT_OPEN_FILE : ERR_WRONG_FILENAME;
+    return INVALID_HANDLE;
+  }
+  if (mql5rt::files.size() >= 64) { mql5rt::last_error = ERR_TOO_MANY_FILES; return INVALID_HANDLE; }
+  struct stat st{};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) { mql5rt::last_error = ERR_FILE_IS_DIRECTORY; return INVALID_HANDLE; }
+  auto shared = [](int flags) { return (flags & FILE_SHARE_READ) && !(flags & FILE_WRITE); };
+  for (auto &kv : mql5rt::files)
+    if (kv.second.path == path && !(shared(kv.second.flags) && shared(open_flags))) {
+      mql5rt::last_error = ERR_CANNOT_OPEN_FILE;
+      return INVALID_HANDLE;
+    }
   std::FILE *f = std::fopen(path.c_str(), (open_flags & FILE_WRITE) ? "wb" : "rb");
-  if (f == nullptr) { mql5rt::last_error = 5004; return INVALID_HANDLE; }  // ERR_CANNOT_OPEN_FILE
+  if (f == nullptr) { mql5rt::last_error = ERR_CANNOT_OPEN_FILE; return INVALID_HANDLE; }
   int handle = mql5rt::next_file++;
-  mql5rt::files[handle].f = f;
+  mql5rt::files[handle] = mql5rt::File{f, path, open_flags};
   return handle;
 }
 inline ulong FileSize(int file_handle) {
-  auto it = mql5rt::files.find(file_handle);
-  if (it == mql5rt::files.end()) return 0;
+  mql5rt::File *file = mql5rt::FindFile(file_handle);
+  if (file == nullptr) return 0;
   struct stat st{};
-  fstat(fileno(it->second.f), &st);
+  fstat(fileno(file->f), &st);
   return (ulong)st.st_size;
 }
+// MQL5 Reference, FileSeek: a position before the start of the file is set to the start; one beyond its end is
+// allowed (a read there gets nothing). An unknown origin fails (ERR_INVALID_PARAMETER, 4003: the harsher reading).
+inline bool FileSeek(int file_handle, long offset, int origin) {
+  mql5rt::File *file = mql5rt::FindFile(file_handle);
+  if (file == nullptr) return false;
+  long base;
+  if (origin == SEEK_SET) base = 0;
+  else if (origin == SEEK_CUR) base = std::ftell(file->f);
+  else if (origin == SEEK_END) base = (long)FileSize(file_handle);
+  else { mql5rt::last_error = 4003; return false; }
+  return std::fseek(file->f, std::max(0L, base + offset), SEEK_SET) == 0;
+}
+// Reads whole elements up to `count` (the rest of the file for WHOLE_ARRAY) and returns how many: fewer at the end
+// of the file, with no error code (none is documented for it); a dynamic array grows to hold them.
 template <typename T> uint FileReadArray(int file_handle, MqlArray<T> &array, int start = 0, int count = WHOLE_ARRAY) {
-  auto it = mql5rt::files.find(file_handle);
-  if (it == mql5rt::files.end() || start < 0) return 0;
+  mql5rt::File *file = mql5rt::FindFile(file_handle);
+  if (file == nullptr || start < 0) return 0;
   std::vector<T> data;
   T item;
-  while ((count < 0 || (int)data.size() < count) && std::fread(&item, sizeof(T), 1, it->second.f) == 1)
+  while ((count < 0 || (int)data.size() < count) && std::fread(&item, sizeof(T), 1, file->f) == 1)
     data.push_back(item);
   if (array.v.size() < (size_t)start + data.size()) {
     if (array.fixed) data.resize(array.v.size() > (size_t)start ? array.v.size() - (size_t)start : 0);
@@ -680,10 +739,65 @@ template <typename T> uint FileReadArray(int file_handle, MqlArray<T> &array, in
   return (uint)data.size();
 }
 inline void FileClose(int file_handle) {
-  auto it = mql5rt::files.find(file_handle);
-  if (it == mql5rt::files.end()) return;
-  std::fclose(it->second.f);
-  mql5rt::files.erase(it);
+  mql5rt::File *file = mql5rt::FindFile(file_handle);
+  if (file == nullptr) return;
+  std::fclose(file->f);
+  mql5rt::files.erase(file_handle);
+}
+// The MQL5 book, "Searching for files and folders": '*' stands for any run of characters, '?' for at most one;
+// folders are found too, their names ending with '\'; names without their folder. Windows compares without case.
+// The order is not documented: here the reverse of the name order, so code that needs an order must sort. No match:
+// INVALID_HANDLE (error code undocumented: ERR_FILE_NOT_EXIST, 5019, here).
+namespace mql5rt {
+struct Search {
+  std::vector<std::string> names;
+  size_t next = 0;
+};
+inline std::map<long, Search> searches;
+inline long next_search = 1;
+inline bool Matches(const char *pattern, const char *name) {
+  if (*pattern == '\0') return *name == '\0';
+  if (*pattern == '*') return Matches(pattern + 1, name) || (*name != '\0' && Matches(pattern, name + 1));
+  if (*pattern == '?') return Matches(pattern + 1, name) || (*name != '\0' && Matches(pattern + 1, name + 1));
+  return *name != '\0' && std::tolower((unsigned char)*pattern) == std::tolower((unsigned char)*name) &&
+         Matches(pattern + 1, name + 1);
+}
+}  // namespace mql5rt
+inline long FileFindFirst(const string &file_filter, string &returned_filename, int common_flag = 0) {
+  std::string filter = file_filter.utf8();
+  size_t cut = filter.find_last_of('\\');
+  std::string folder = cut == std::string::npos ? "" : filter.substr(0, cut), pattern = filter.substr(cut + 1);
+  std::string path = mql5rt::FilePath(string((folder.empty() ? "." : folder).c_str()), common_flag);
+  mql5rt::Search search;
+  DIR *dir = path.empty() ? nullptr : opendir(path.c_str());
+  for (dirent *e = dir ? readdir(dir) : nullptr; e != nullptr; e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || !mql5rt::Matches(pattern.c_str(), name.c_str())) continue;
+    struct stat st{};
+    bool is_dir = stat((path + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    search.names.push_back(is_dir ? name + "\\" : name);
+  }
+  if (dir) closedir(dir);
+  if (search.names.empty()) { mql5rt::last_error = 5019; return INVALID_HANDLE; }
+  std::sort(search.names.rbegin(), search.names.rend());
+  returned_filename = string(search.names[0].c_str());
+  search.next = 1;
+  long handle = mql5rt::next_search++;
+  mql5rt::searches[handle] = search;
+  return handle;
+}
+inline bool FileFindNext(long search_handle, string &returned_filename) {
+  auto it = mql5rt::searches.find(search_handle);
+  if (it == mql5rt::searches.end() || it->second.next >= it->second.names.size()) return false;
+  returned_filename = string(it->second.names[it->second.next++].c_str());
+  return true;
+}
+inline void FileFindClose(long search_handle) { mql5rt::searches.erase(search_handle); }
+
+//--- Checkup: MQLInfoInteger(MQL_TESTER) is 1 under MQL5_TESTER=1 (the program runs in the Strategy Tester)
+enum ENUM_MQL_INFO_INTEGER { MQL_TESTER };
+inline int MQLInfoInteger(ENUM_MQL_INFO_INTEGER property_id) {
+  return property_id == MQL_TESTER && mql5rt::EnvFlag("MQL5_TESTER", false) ? 1 : 0;
 }
 
 //--- Global Variables of the Terminal: one store per terminal; with MQL5_GLOBALS, a file that several
@@ -778,6 +892,27 @@ inline int iBarShift(const string &symbol, ENUM_TIMEFRAMES timeframe, datetime t
   if (exact && !inside) return -1;
   return (int)(c.size() - 1 - i);
 }
+// MQL5 Reference, CopyTime (by start and stop time): the open times of the bars in [start_time, stop_time], copied
+// "so that the oldest element will be located at the start of the physical memory allocated for the array" whatever
+// its series flag; a dynamic array is resized to them, a static one too small fails (the harsher reading). Only the
+// chart's own symbol and period have bars here (other ones: -1, ERR_HISTORY_NOT_FOUND 4401, as CopyRates in
+// mql5_runtime_market.h); no bar in the range, or stop before start: -1 too (the Reference promises nothing else).
+inline int CopyTime(const string &symbol_name, ENUM_TIMEFRAMES timeframe, datetime start_time, datetime stop_time,
+                    MqlArray<datetime> &time_array) {
+  const auto &c = mql5rt::chart;
+  auto first = std::lower_bound(c.begin(), c.end(), start_time), last = std::upper_bound(c.begin(), c.end(), stop_time);
+  bool ours = symbol_name == _Symbol && (timeframe == PERIOD_CURRENT || timeframe == _Period);
+  if (!ours || stop_time < start_time || first >= last) { mql5rt::last_error = 4401; return -1; }
+  size_t n = (size_t)(last - first);
+  if (time_array.fixed && time_array.v.size() < n) { mql5rt::last_error = 5052; return -1; }  // ERR_SMALL_ARRAY
+  if (!time_array.fixed) time_array.v.resize(n);
+  std::copy(first, last, time_array.v.begin());
+  return (int)n;
+}
+// MQL5 Reference, TimeCurrent: the last known server time; in the Strategy Tester the simulated one. Here the time
+// the driver sets (mql5rt::server_time), never before the chart's newest bar opened.
+namespace mql5rt { inline datetime server_time = 0; }
+inline datetime TimeCurrent() { return std::max(mql5rt::server_time, mql5rt::chart.empty() ? 0L : mql5rt::chart.back()); }
 inline void ChartRedraw(long chart_id = 0) { (void)chart_id; mql5rt::redraws++; }
 
 //--- Custom Indicators: the buffers the terminal sizes to rates_total
@@ -816,3 +951,5 @@ template <typename T, typename D> T Input(const char *name, const D &fallback) {
   else return (T)std::atoll(v);
 }
 }  // namespace mql5rt
+
+#include "mql5_runtime_market.h"  // the chart's bars, indicators, ONNX, #resource (the in-EA encoder)

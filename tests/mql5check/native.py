@@ -1,9 +1,9 @@
 """The real MQL5 sources, compiled and run: gxx.py's line-preserving rewrite (runtime=True) of every file under
 mql5/ into a temporary tree, compiled by g++ against mql5_runtime.h into small programs whose drivers live here:
 
-- bridge_main.cpp: Protocol.mqh, Zmtp.mqh and Subscriber.mqh under a line protocol (stdin commands, JSON lines
-  out), which `Bridge` speaks; `NativeZmtp` and `NativeSubscriber` give it the twin's interface, so the twin's
-  test scenarios run on the MQL5 code itself;
+- bridge_main.cpp: Protocol.mqh, Zmtp.mqh, Subscriber.mqh and the latent-file includes under a line protocol (stdin
+  commands, JSON lines out), which `Bridge` speaks; `NativeZmtp`, `NativeSubscriber` and `NativeLatentFile` give it
+  the twin's interface, so the twin's test scenarios run on the MQL5 code itself;
 - program_main.cpp: an .mq5 program (the EA, the indicator, the self-test script) with its event handlers called
   as a terminal calls them, through `Program`.
 
@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +28,9 @@ from mql5check import gate, gxx
 
 HERE = Path(__file__).parent
 RUNTIME = HERE / "mql5_runtime.h"
+RUNTIME_PARTS = [RUNTIME, *(HERE / f"mql5_runtime_{part}.h" for part in ("market", "onnx"))]  # and what it includes
+# The Onnx* functions run the real onnxruntime in this helper, started by the program (mql5_runtime_market.h).
+ONNX_ENV = {"MQL5_ONNX_PYTHON": sys.executable, "MQL5_ONNX_SERVER": str(HERE / "onnx_server.py")}
 CACHE = Path(tempfile.gettempdir()) / "mt5bridge-mql5rt"
 FLAGS = ["-std=c++17", "-O0", "-g0", "-w", "-pthread"]
 _lock = threading.Lock()
@@ -62,7 +66,8 @@ def build(driver: str, program: str | None = None, texts: dict[str, str] | None 
     sources.update(texts or {})
     rewritten = {path: gxx.rewrite(text, runtime=True) for path, text in sorted(sources.items())}
     digest = hashlib.sha256()
-    for part in [_compiler(), " ".join(FLAGS), RUNTIME.read_text(), (HERE / driver).read_text(), str(program)]:
+    for part in [_compiler(), " ".join(FLAGS), *(p.read_text() for p in RUNTIME_PARTS), (HERE / driver).read_text(),
+                 str(program)]:
         digest.update(part.encode() + b"\0")
     for path, text in rewritten.items():
         digest.update(path.encode() + b"\0" + text.encode() + b"\0")
@@ -124,7 +129,8 @@ class Process:
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.log: list[str] = []  # what the program printed (Program replies carry it)
         self.proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True, bufsize=1, env={**os.environ, **(env or {})})
+                                     stderr=self.stderr, text=True, bufsize=1,
+                                     env={**os.environ, **ONNX_ENV, **(env or {})})
 
     def call(self, command: str, *args):
         try:
@@ -190,15 +196,20 @@ class NativeSubscriber:
     def __init__(self, bridge: Bridge):
         self.bridge = bridge
         self.seen: list[tuple[str, int, int]] = []
+        self.latents: list[dict] = []  # every OnLatent's message, with its floats' raw bits ("bits")
         self.events: list[str] = []
         bridge.call("s.new")
 
     def __getattr__(self, name):
         return lambda *args: self.bridge.call("s." + name, *args)
 
+    def Start(self) -> None:
+        self.events += self.bridge.call("s.Start")  # file mode reports its files here
+
     def Poll(self) -> int:
         r = self.bridge.call("s.Poll")
         self.seen += [tuple(x) for x in r["seen"]]
+        self.latents += r["latents"]
         self.events += r["events"]
         return r["fresh"]
 
@@ -222,6 +233,24 @@ class NativeSubscriber:
 
     def topics(self) -> list[str]:
         return self.bridge.call("s.topics")
+
+
+class NativeLatentFile:
+    """CMt5bLatentFile of LatentFile.mqh in a Bridge, with the twin's interface (tests/mql5twin/latentfile.py)."""
+
+    def __init__(self, bridge: Bridge):
+        self.bridge = bridge
+        bridge.call("f.new")
+
+    def __getattr__(self, name):
+        return lambda *args: self.bridge.call("f." + name, *args)
+
+    def Find(self, bar_time: int, out) -> int:
+        """As the twin's; `out` also gets `bits`: the raw u32 bits of recon_error, anomaly_pct and the latent."""
+        r = self.bridge.call("f.Find", bar_time)
+        if r["latent"] is not None:
+            _fill_latent(out, r["latent"])
+        return r["found"]
 
 
 def _fill_latent(out, fields: dict) -> bool:

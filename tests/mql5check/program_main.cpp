@@ -2,6 +2,8 @@
 // its event handlers called as a terminal calls them, each on a test's command (tests/mql5check/native.py):
 //   init | deinit <reason> | timer | tick | start | calculate      the handlers (absent ones are skipped)
 //   chart <first open time> <period seconds> <bars> | bars <n>      the chart: regular bars; n more bars
+//   market x<file> <visible> | advance <n>     the chart from full bars (mql5_runtime_market.h): the file's first
+//                                              <visible> bars shown, the last one forming; n more bars appear
 //   buffer <i> | gv x<name> | gvset x<name> <value> | comment | timer_ms | redraws | clock <ms>   the terminal
 // Every reply: {"r": <result>, "log": [what Print wrote]}.
 #include <iostream>
@@ -57,6 +59,13 @@ std::string Buffer(size_t i) {
   return out + "]";
 }
 
+// A string argument as native.py sends it: x<hex of the UTF-8 bytes>.
+std::string Unhex(const std::string &arg) {
+  std::string out;
+  for (size_t i = 1; i + 1 < arg.size(); i += 2) out.push_back((char)std::stoi(arg.substr(i, 2), nullptr, 16));
+  return out;
+}
+
 }  // namespace
 
 int main() {
@@ -93,10 +102,11 @@ int main() {
       for (long k = 0; k < std::stol(a.at(0)); k++)
         mql5rt::chart.push_back(mql5rt::chart.empty() ? 0 : mql5rt::chart.back() + period);
     }
+    else if (command == "market") mql5rt::LoadMarket(Unhex(a.at(0)), (size_t)std::stoul(a.at(1)));
+    else if (command == "advance") mql5rt::Reveal((size_t)std::stoul(a.at(0)));
     else if (command == "buffer") r = Buffer((size_t)std::stoul(a.at(0)));
     else if (command == "gv" || command == "gvset") {  // a global variable, as any program of the terminal sees it
-      std::string name;
-      for (size_t i = 1; i + 1 < a.at(0).size(); i += 2) name.push_back((char)std::stoi(a.at(0).substr(i, 2), nullptr, 16));
+      std::string name = Unhex(a.at(0));
       if (command == "gvset") GlobalVariableSet(string(name.c_str()), std::stod(a.at(1)));
       r = GlobalVariableCheck(string(name.c_str())) ? Value(GlobalVariableGet(string(name.c_str()))) : "null";
     }

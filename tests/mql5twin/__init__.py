@@ -1,11 +1,14 @@
 """A Python twin of the MQL5 include (mql5/Include/Mt5Bridge/), for tests only; never imported by the package.
 
 Each module mirrors one .mqh, function by function and with the same names, so a reader can check the two line
-against line; mql5.py emulates the MQL5 built-ins they call (arrays, strings, sockets over Python's `socket`).
+against line; mql5.py emulates the MQL5 built-ins they call (arrays, strings, sockets over Python's `socket`),
+mql5files.py those of the latent files (files, the chart's bar times, the tester's clock).
 
 | twin | MQL5 |
 |---|---|
 | protocol.py | Protocol.mqh (payload decoder) |
 | zmtp.py | Zmtp.mqh (ZMTP 3.x SUB peer over MQL5 sockets) |
-| subscriber.py | Subscriber.mqh (per-topic state, gaps, staleness) |
+| subscriber.py | Subscriber.mqh and SubscriberFiles.mqh (per-topic state, gaps, staleness; file mode) |
+| latentfile.py | LatentFile.mqh (the latent file reader) |
+| latentfeed.py | LatentFeed.mqh (the subscriber's file mode: closed bars -> records) |
 """

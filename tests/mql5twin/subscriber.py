@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .latentfeed import MT5B_FEED_GAP, MT5B_FEED_LATENT, MT5B_FEED_NONE, CMt5bLatentFeed
+from .latentfile import MT5B_FILE_FOLDER
 from .mql5 import ArrayResize, ArraySize, Print, StringFormat, uchar_array
+from .mql5files import MQL_TESTER, MQLInfoInteger, TimeCurrent, iTime
 from .protocol import (MT5B_DECODE_ERROR, MT5B_DECODE_SKIP, MT5B_HEARTBEAT_TOPIC, MT5B_KIND_HEARTBEAT,
                        MT5B_STATUS_CONNECTED, Mt5bCopyHeartbeat, Mt5bCopyLatent, Mt5bDecode, Mt5bHeader,
                        Mt5bHeartbeat, Mt5bLatent, Mt5bTimeframeName)
@@ -46,6 +49,8 @@ class CMt5BridgeSubscriber:
         self.m_skipped = 0
         self.m_malformed = 0
         self.m_last_malformed = ""
+        self.m_feed = CMt5bLatentFeed()
+        self.m_file_mode = MQLInfoInteger(MQL_TESTER) != 0
         ZmtpMessageClear(self.m_msg)
 
     def Configure(self, host: str, port: int) -> None:
@@ -68,17 +73,37 @@ class CMt5BridgeSubscriber:
         self.m_zmtp.SetZmtpMinor(minor)
 
     def Subscribe(self, prefix: str) -> bool:
+        self.m_feed.Subscribe(prefix)
         return self.m_zmtp.Subscribe(prefix)
 
+    def UseLatentFiles(self, on: bool = True, folder: str = MT5B_FILE_FOLDER) -> None:
+        self.m_file_mode = on
+        self.m_feed.SetFolder(folder)
+
+    def ExpectLatentSize(self, z: int) -> None:
+        self.m_feed.ExpectLatentSize(z)
+
+    def FileMode(self) -> bool:
+        return self.m_file_mode
+
+    def NowMs(self) -> int:
+        return TimeCurrent() * 1000 if self.m_file_mode else ZmtpNow()
+
     def Start(self) -> None:
+        if self.m_file_mode:
+            self.StartFiles()
+            return
         if not self.m_zmtp.Covers(MT5B_HEARTBEAT_TOPIC):
             self.m_zmtp.Subscribe(MT5B_HEARTBEAT_TOPIC)
         self.m_zmtp.Start()
 
     def Stop(self) -> None:
         self.m_zmtp.Stop()
+        self.m_feed.Close()
 
     def Poll(self) -> int:
+        if self.m_file_mode:
+            return self.PollFiles()
         self.m_zmtp.Pump()
         fresh = 0
         for _ in range(self.m_max_messages):
@@ -92,6 +117,57 @@ class CMt5BridgeSubscriber:
             text = self.m_zmtp.NextEvent()
         return fresh
 
+    # --- file mode (SubscriberFiles.mqh)
+
+    def StartFiles(self) -> None:
+        if self.m_feed.StreamCount() > 0:
+            return
+        self.m_feed.Open()
+        self.m_malformed += self.m_feed.Refused()
+        text = self.m_feed.NextEvent()
+        while text is not None:
+            self.OnConnectionEvent(text)
+            text = self.m_feed.NextEvent()
+        for k in range(self.m_feed.StreamCount()):
+            i = self.FindStream(self.m_feed.Symbol(k), self.m_feed.Timeframe(k))
+            if i < 0:
+                self.AddStream(self.m_feed.Symbol(k), self.m_feed.Timeframe(k))
+            else:
+                self.m_streams[i].restarts += 1
+
+    def PollFiles(self) -> int:
+        fresh = 0
+        note = [""]
+        self.m_feed.Collect()
+        kind = self.m_feed.Next(self.m_latent, note)
+        while kind != MT5B_FEED_NONE:
+            i = self.FindStream(self.m_latent.symbol, self.m_latent.timeframe)
+            st = self.m_streams[i]
+            st.last_sequence = self.m_latent.stream_sequence
+            st.missed += 0 if kind == MT5B_FEED_LATENT else 1
+            st.gap_events += 1 if kind == MT5B_FEED_GAP else 0
+            if note[0] != "":
+                self.OnConnectionEvent(note[0])
+            if kind == MT5B_FEED_LATENT and st.has_latest and self.m_latent.bar_time <= st.latest.bar_time:
+                st.resends += 1
+            elif kind == MT5B_FEED_LATENT:
+                self.m_latents += 1
+                self.m_latent.sequence = self.m_latents
+                self.m_latent.publish_time_ms = self.NowMs()
+                self.m_last_data_ms = self.m_latent.publish_time_ms
+                st.received_ms = self.m_latent.publish_time_ms
+                Mt5bCopyLatent(self.m_latent, st.latest)
+                st.has_latest = True
+                st.received += 1
+                self.OnLatent(self.m_latent)
+                fresh += 1
+            kind = self.m_feed.Next(self.m_latent, note)
+        text = self.m_feed.NextEvent()
+        while text is not None:
+            self.OnConnectionEvent(text)
+            text = self.m_feed.NextEvent()
+        return fresh
+
     def Handle(self, msg: ZmtpMessage) -> bool:
         if msg.parts != 2:
             self.CountMalformed(StringFormat("message of %d parts, expected 2 (topic, payload)", msg.parts))
@@ -102,7 +178,7 @@ class CMt5BridgeSubscriber:
         if r == MT5B_DECODE_ERROR:
             self.CountMalformed(ZmtpMessageText(msg, 0) + ": " + why[0])
             return False
-        self.m_last_data_ms = ZmtpNow()
+        self.m_last_data_ms = self.NowMs()
         if r == MT5B_DECODE_SKIP:
             self.m_skipped += 1
             return False
@@ -141,7 +217,7 @@ class CMt5BridgeSubscriber:
         self.m_streams[i].has_latest = True
         self.m_streams[i].last_sequence = m.stream_sequence
         self.m_streams[i].rebase = False
-        self.m_streams[i].received_ms = ZmtpNow()
+        self.m_streams[i].received_ms = self.NowMs()
         self.m_streams[i].received += 1
         return True
 
@@ -205,9 +281,12 @@ class CMt5BridgeSubscriber:
         return True
 
     def IsFresh(self, symbol: str, tf: int) -> bool:
+        i = self.FindStream(symbol, tf)
+        if self.m_file_mode:
+            return i >= 0 and self.m_streams[i].has_latest and \
+                self.m_streams[i].latest.bar_time == iTime(symbol, tf, 1)
         if not self.m_zmtp.IsReady() or not self.PublisherAlive():
             return False
-        i = self.FindStream(symbol, tf)
         if i < 0 or not self.m_streams[i].has_latest:
             return False
         if not self.m_has_beat:
@@ -251,12 +330,12 @@ class CMt5BridgeSubscriber:
         i = self.FindStream(symbol, tf)
         if i < 0 or not self.m_streams[i].has_latest:
             return -1
-        return ZmtpNow() - self.m_streams[i].received_ms
+        return self.NowMs() - self.m_streams[i].received_ms
 
     def SilenceMs(self) -> int:
         if self.m_last_data_ms == 0:
             return -1
-        return ZmtpNow() - self.m_last_data_ms
+        return self.NowMs() - self.m_last_data_ms
 
     def IntervalMs(self) -> int:
         if self.m_has_beat and self.m_last_beat.interval_ms > 0:
@@ -264,13 +343,18 @@ class CMt5BridgeSubscriber:
         return self.m_default_interval_ms
 
     def PublisherAlive(self) -> bool:
+        if self.m_file_mode:
+            return self.m_feed.StreamCount() > 0
         silence = self.SilenceMs()
         return 0 <= silence <= 3 * self.IntervalMs()
 
     def IsConnected(self) -> bool:
-        return self.m_zmtp.IsReady()
+        return self.m_feed.StreamCount() > 0 if self.m_file_mode else self.m_zmtp.IsReady()
 
     def ConnectionText(self) -> str:
+        if self.m_file_mode:
+            return StringFormat("latent files (common Files folder, %s): %d stream(s) | malformed %I64u",
+                                self.m_feed.Folder(), self.m_feed.StreamCount(), self.m_malformed)
         s = StringFormat("%s %s", self.m_zmtp.Endpoint(), self.m_zmtp.StateName())
         if self.m_zmtp.IsReady():
             s += StringFormat(" (ZMTP 3.%d)", self.m_zmtp.PeerMinor())

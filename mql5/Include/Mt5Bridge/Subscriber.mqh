@@ -12,6 +12,9 @@
 //|                                                                  |
 //| Subclass it and override OnLatent() to see every new bar's       |
 //| message in order (catch-up bars included).                       |
+//|                                                                  |
+//| In the Strategy Tester (no sockets there) the same calls read    |
+//| latent files instead (LatentFeed.mqh); UseLatentFiles() chooses. |
 //| Python twin, function by function: tests/mql5twin/subscriber.py  |
 //+------------------------------------------------------------------+
 #ifndef MT5BRIDGE_SUBSCRIBER_MQH
@@ -19,6 +22,7 @@
 
 #include "Protocol.mqh"
 #include "Zmtp.mqh"
+#include "LatentFeed.mqh"
 
 // What we know of one symbol and timeframe.
 struct Mt5bStreamState
@@ -57,8 +61,14 @@ protected:
    ulong             m_skipped;
    ulong             m_malformed;
    string            m_last_malformed;
+   CMt5bLatentFeed   m_feed;            // file mode: the latent files
+   bool              m_file_mode;
 
    bool              Handle(ZmtpMessage &msg);
+   void              StartFiles(void);   // file mode: SubscriberFiles.mqh
+   int               PollFiles(void);
+   // ms on the clock that matters: in file mode the tester's simulated server time, else the tick count
+   long              NowMs(void) { return m_file_mode ? (long)TimeCurrent() * 1000 : ZmtpNow(); }
    bool              Track(const Mt5bLatent &m);
    void              CheckHeartbeat(const Mt5bHeartbeat &beat);
    void              CountMalformed(const string why);
@@ -77,9 +87,13 @@ public:
    void              SetLimits(const int read_budget, const int max_frame_bytes, const int max_messages);
    void              SetDefaultInterval(const uint interval_ms) { m_default_interval_ms = interval_ms; }
    void              SetZmtpMinor(const int minor) { m_zmtp.SetZmtpMinor(minor); }
-   bool              Subscribe(const string prefix) { return m_zmtp.Subscribe(prefix); }
+   bool              Subscribe(const string prefix) { m_feed.Subscribe(prefix); return m_zmtp.Subscribe(prefix); }
+   void              UseLatentFiles(const bool on = true, const string folder = MT5B_FILE_FOLDER)
+                       { m_file_mode = on; m_feed.SetFolder(folder); }
+   void              ExpectLatentSize(const int z) { m_feed.ExpectLatentSize(z); }
+   bool              FileMode(void) { return m_file_mode; }
    void              Start(void);
-   void              Stop(void) { m_zmtp.Stop(); }
+   void              Stop(void) { m_zmtp.Stop(); m_feed.Close(); }
    int               Poll(void);
    //--- for strategy code
    bool              Latest(const string symbol, const ENUM_TIMEFRAMES tf, Mt5bLatent &out);
@@ -91,7 +105,7 @@ public:
    long              SilenceMs(void);
    bool              PublisherAlive(void);
    uint              IntervalMs(void);
-   bool              IsConnected(void) { return m_zmtp.IsReady(); }
+   bool              IsConnected(void) { return m_file_mode ? m_feed.StreamCount() > 0 : m_zmtp.IsReady(); }
    string            ConnectionText(void);
    int               StreamCount(void) { return ArraySize(m_streams); }
    ulong             Malformed(void) { return m_malformed; }
@@ -115,6 +129,7 @@ CMt5BridgeSubscriber::CMt5BridgeSubscriber(void)
    m_skipped = 0;
    m_malformed = 0;
    m_last_malformed = "";
+   m_file_mode = MQLInfoInteger(MQL_TESTER) != 0;   // the tester runs no socket functions
    ZmtpMessageClear(m_msg);
   }
 
@@ -127,6 +142,11 @@ void CMt5BridgeSubscriber::SetLimits(const int read_budget, const int max_frame_
 // Staleness needs the heartbeats: they are subscribed to unless a prefix already covers them.
 void CMt5BridgeSubscriber::Start(void)
   {
+   if(m_file_mode)
+     {
+      StartFiles();
+      return;
+     }
    if(!m_zmtp.Covers(MT5B_HEARTBEAT_TOPIC))
       m_zmtp.Subscribe(MT5B_HEARTBEAT_TOPIC);
    m_zmtp.Start();
@@ -136,6 +156,8 @@ void CMt5BridgeSubscriber::Start(void)
 // next call). Returns how many new latent messages arrived.
 int CMt5BridgeSubscriber::Poll(void)
   {
+   if(m_file_mode)
+      return PollFiles();
    m_zmtp.Pump();
    int fresh = 0;
    for(int i = 0; i < m_max_messages; i++)
@@ -167,7 +189,7 @@ bool CMt5BridgeSubscriber::Handle(ZmtpMessage &msg)
       CountMalformed(ZmtpMessageText(msg, 0) + ": " + why);
       return false;
      }
-   m_last_data_ms = ZmtpNow();   // any well-formed message shows the publisher is alive
+   m_last_data_ms = NowMs();   // any well-formed message shows the publisher is alive
    if(r == MT5B_DECODE_SKIP)
      {
       m_skipped++;
@@ -225,7 +247,7 @@ bool CMt5BridgeSubscriber::Track(const Mt5bLatent &m)
    m_streams[i].has_latest = true;
    m_streams[i].last_sequence = m.stream_sequence;
    m_streams[i].rebase = false;
-   m_streams[i].received_ms = ZmtpNow();
+   m_streams[i].received_ms = NowMs();
    m_streams[i].received++;
    return true;
   }
@@ -311,12 +333,15 @@ bool CMt5BridgeSubscriber::Latest(const string symbol, const ENUM_TIMEFRAMES tf,
   }
 
 // Connected, the publisher heard within 3 heartbeat intervals, a latent received, and the newest
-// heartbeat (if any came) says the daemon's source for this stream is CONNECTED.
+// heartbeat (if any came) says the daemon's source for this stream is CONNECTED. File mode: the latest
+// latent is the chart's last closed bar's.
 bool CMt5BridgeSubscriber::IsFresh(const string symbol, const ENUM_TIMEFRAMES tf)
   {
+   int i = FindStream(symbol, (uint)tf);
+   if(m_file_mode)
+      return i >= 0 && m_streams[i].has_latest && m_streams[i].latest.bar_time == iTime(symbol, tf, 1);
    if(!m_zmtp.IsReady() || !PublisherAlive())
       return false;
-   int i = FindStream(symbol, (uint)tf);
    if(i < 0 || !m_streams[i].has_latest)
       return false;
    if(!m_has_beat)
@@ -370,7 +395,7 @@ long CMt5BridgeSubscriber::AgeMs(const string symbol, const ENUM_TIMEFRAMES tf)
    int i = FindStream(symbol, (uint)tf);
    if(i < 0 || !m_streams[i].has_latest)
       return -1;
-   return ZmtpNow() - m_streams[i].received_ms;
+   return NowMs() - m_streams[i].received_ms;
   }
 
 // Milliseconds since any valid message; -1 when none has come.
@@ -378,7 +403,7 @@ long CMt5BridgeSubscriber::SilenceMs(void)
   {
    if(m_last_data_ms == 0)
       return -1;
-   return ZmtpNow() - m_last_data_ms;
+   return NowMs() - m_last_data_ms;
   }
 
 uint CMt5BridgeSubscriber::IntervalMs(void)
@@ -388,15 +413,21 @@ uint CMt5BridgeSubscriber::IntervalMs(void)
    return m_default_interval_ms;
   }
 
-// No message (latent or heartbeat) for 3 intervals: the publisher is gone (docs/PROTOCOL.md).
+// No message (latent or heartbeat) for 3 intervals: the publisher is gone (docs/PROTOCOL.md). File mode: a file
+// is open.
 bool CMt5BridgeSubscriber::PublisherAlive(void)
   {
+   if(m_file_mode)
+      return m_feed.StreamCount() > 0;
    long silence = SilenceMs();
    return silence >= 0 && silence <= 3 * (long)IntervalMs();
   }
 
 string CMt5BridgeSubscriber::ConnectionText(void)
   {
+   if(m_file_mode)
+      return StringFormat("latent files (common Files folder, %s): %d stream(s) | malformed %I64u", m_feed.Folder(),
+                          m_feed.StreamCount(), m_malformed);
    string s = StringFormat("%s %s", m_zmtp.Endpoint(), m_zmtp.StateName());
    if(m_zmtp.IsReady())
       s += StringFormat(" (ZMTP 3.%d)", m_zmtp.PeerMinor());
@@ -405,5 +436,7 @@ string CMt5BridgeSubscriber::ConnectionText(void)
          s += " - " + m_zmtp.LastFailure();
    return s + StringFormat(" | connects %I64u, malformed %I64u", m_zmtp.Connects(), m_malformed);
   }
+
+#include "SubscriberFiles.mqh"
 
 #endif // MT5BRIDGE_SUBSCRIBER_MQH
