@@ -11,4 +11,9 @@ mql5files.py those of the latent files (files, the chart's bar times, the tester
 | subscriber.py | Subscriber.mqh and SubscriberFiles.mqh (per-topic state, gaps, staleness; file mode) |
 | latentfile.py | LatentFile.mqh (the latent file reader) |
 | latentfeed.py | LatentFeed.mqh (the subscriber's file mode: closed bars -> records) |
+| onnx_features.py | OnnxFeatures.mqh (the 12 features from the chart's indicators and the bar) |
+| onnx_encoder.py | OnnxEncoder.mqh (the exported graph stepped per closed bar) |
+
+market.py (the chart's rates, indicator handles) and onnx_runtime.py (OnnxCreate/OnnxRun on onnxruntime) emulate
+the built-ins of the last two.
 """
