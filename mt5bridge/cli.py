@@ -385,28 +385,14 @@ def encode(
         table = encode_series(model, series, device=device, with_reconstruction=with_reconstruction,
                               progress=lambda n: bar.update(task, advance=n))
     if file_format == "mt5":
-        _write_latent_file(table, out, model, file_sha256(model_path), symbol, tf_name, warmup_bars, drift_threshold)
+        from .latentfile import write_from_table
+
+        typer.echo(write_from_table(table, out, model, file_sha256(model_path), symbol, tf_name, warmup_bars,
+                                    drift_threshold))
         return
     write_table(table, out, {"model": str(model_path), "model_sha256": file_sha256(model_path),
                              "data": str(data), "feature_set": model.feature_set})
     typer.echo(f"{out}: {table.num_rows} bars, latent size {model.config.latent}")
-
-
-def _write_latent_file(table, out: Path, model, model_sha256: str, symbol: str, tf_name: str,
-                       warmup_bars: Optional[int], drift_threshold: Optional[float]) -> None:
-    from .data.bars import format_time
-    from .data.timeframes import timeframe
-    from .latentfile import DEFAULT_WARMUP_BARS, DRIFT_THRESHOLD, latent_file_from_table, write_latent_file
-
-    built = latent_file_from_table(table, model_sha256=model_sha256, symbol=symbol, timeframe=timeframe(tf_name).code,
-                                   feature_set=model.feature_set, latent_size=model.config.latent,
-                                   warmup_bars=warmup_bars or DEFAULT_WARMUP_BARS,
-                                   drift_threshold=DRIFT_THRESHOLD if drift_threshold is None else drift_threshold)
-    write_latent_file(out, built.header, built.records)
-    h = built.header
-    typer.echo(f"{out}: {symbol} {tf_name}, {h.count} bars {format_time(h.first_bar_time)} .. "
-               f"{format_time(h.last_bar_time)}, latent size {h.latent_size}; copy it to the terminals' common "
-               f"Files folder, Mt5Bridge subfolder (docs/LATENTFILE.md)")
 
 
 @app.command()

@@ -227,3 +227,19 @@ def resolve_stream(symbol_option: str | None, data_symbol: str | None, data_time
         raise ConfigError(f"cannot tell the timeframe of {where} (no metadata, irregular bar spacing) nor the model's: "
                           f"convert the file with `mt5bridge history SYMBOL TF --source {where} --out F.parquet`")
     return symbol, lookup_timeframe(name).name, warnings
+
+
+def write_from_table(table: pa.Table, out: str | Path, model, model_sha256: str, symbol: str, tf_name: str,
+                     warmup_bars: int | None, drift_threshold: float | None) -> str:
+    """`encode --format mt5`: write encode's table as the latent file `out`; returns the line to show the user."""
+    from .data.bars import format_time
+
+    built = latent_file_from_table(table, model_sha256=model_sha256, symbol=symbol,
+                                   timeframe=lookup_timeframe(tf_name).code, feature_set=model.feature_set,
+                                   latent_size=model.config.latent, warmup_bars=warmup_bars or DEFAULT_WARMUP_BARS,
+                                   drift_threshold=DRIFT_THRESHOLD if drift_threshold is None else drift_threshold)
+    write_latent_file(out, built.header, built.records)
+    h = built.header
+    return (f"{out}: {symbol} {tf_name}, {h.count} bars {format_time(h.first_bar_time)} .. "
+            f"{format_time(h.last_bar_time)}, latent size {h.latent_size}; copy it to the terminals' common Files "
+            "folder, Mt5Bridge subfolder (docs/LATENTFILE.md)")
