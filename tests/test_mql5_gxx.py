@@ -61,11 +61,13 @@ def test_planted_type_errors_are_found_at_their_line(name):
     assert any(w in log for w in where), log
 
 
-def test_the_documented_example_compiles():
-    """docs/MQL5.md's example EA passes the gate and the type check, so the documentation cannot rot."""
+def test_the_documented_examples_compile():
+    """docs/MQL5.md's example EAs (the daemon subscriber, the in-EA ONNX model) pass the gate and the type check, so
+    the documentation cannot rot."""
     blocks = re.findall(r"```mql5\n(.*?)```", (gate.ROOT / "docs" / "MQL5.md").read_text(), re.S)
-    assert len(blocks) == 1
-    path = "mql5/Experts/DocExample.mq5"
-    assert [p for p in gate.check({path: blocks[0]}) if p.path == path] == []
-    ok, log = gxx.compile_all({path: blocks[0]}, only=[path])
-    assert ok, log
+    assert len(blocks) == 2
+    for k, block in enumerate(blocks):
+        path = f"mql5/Experts/DocExample{k}.mq5"
+        assert [p for p in gate.check({path: block}) if p.path == path] == []
+        ok, log = gxx.compile_all({path: block}, only=[path])
+        assert ok, log
