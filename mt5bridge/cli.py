@@ -216,7 +216,7 @@ def train(
     data: list[Path] = typer.Option(..., "--data", help="Bar file(s): MT5/MT4 CSV exports, CSV, Parquet (.gz too); "
                                     "several symbols train one model: --data A B C (or --data A --data B)."),
     more_data: Optional[list[Path]] = typer.Argument(None, hidden=True, metavar="MORE_DATA_FILES"),
-    out: Path = typer.Option(..., "--out", help="Model file to write (also the per-epoch checkpoint)."),
+    out: Path = typer.Option(..., "--out", help="Model file to write (also the checkpoint)."),
     preset_name: Optional[str] = typer.Option(None, "--preset", help="Named preset: default, fast, article, tiny."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML: preset = \"...\", \\[model], \\[train]."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epoch budget."),
@@ -228,8 +228,14 @@ def train(
     date_to: Optional[str] = typer.Option(None, "--to", help="Train on bars before this server time."),
     on_bad: str = typer.Option("raise", "--on-bad", help=ON_BAD_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    checkpoint_every: Optional[float] = typer.Option(None, "--checkpoint-every", min=0.0, help="Seconds: write a "
+                                                     "checkpoint at an epoch's end when the last is this old (0: "
+                                                     "every epoch; default train.checkpoint_every, 60). Ctrl-C and "
+                                                     "the end always write."),
 ) -> None:
-    """Backfill training: B streams over the history, truncated BPTT, a checkpoint every epoch, early stopping."""
+    """Backfill training: B streams over the history, truncated BPTT, checkpoints, early stopping."""
+    from dataclasses import replace
+
     from .data.bars import parse_time
     from .training.series import load_series
     from .training.trainer import Trainer
@@ -243,6 +249,8 @@ def train(
             refuse_replacing([out], what="model file", hint="--resume continues its training, or ")
         chosen = _training_setup(preset_name, config_file, epochs)
         label = preset_name or (f"{config_file.name} (config file)" if config_file else "default")
+    if checkpoint_every is not None:  # not part of the numbers: a resume may change it too
+        chosen = replace(chosen, train=replace(chosen.train, checkpoint_every=checkpoint_every))
     start = parse_time(date_from) if date_from else None
     end = parse_time(date_to) if date_to else None
     if start is not None and end is not None and start >= end:

@@ -176,6 +176,11 @@ class TrainConfig:
     validation: float = 0.1  # latest fraction of each file's history held out (time-ordered, never shuffled)
     warmup_bars: int = 0  # bars dropped at each file's start before features are used; 0 = the feature set's own
     burn_in: int = 200  # bars that warm the state before validation scores them
+    segment_bars: int = 500  # validation and the training-error pass step each file's bars in segments of at
+    #                          most this many, side by side as streams (each warmed on burn_in bars); 0: one
+    #                          stream per file (the single walk: slow on a GPU, whose steps are launch-bound)
+    checkpoint_every: float = 60.0  # seconds: at an epoch's end, write a checkpoint if the last one is at least this
+    #                                 old (0: every epoch); Ctrl-C and the end of training always write one
     lr_schedule: str = "constant"  # "constant", "cosine" (decay to lr * lr_floor over the epoch budget) or
     #                                "plateau" (lr * lr_factor after lr_patience epochs without a better validation)
     lr_floor: float = 0.1  # cosine: the final fraction of lr; plateau: the lowest fraction of lr
@@ -192,6 +197,9 @@ class TrainConfig:
         _check(0.0 <= self.validation < 1.0, "train.validation", self.validation, "must be in [0, 1)")
         _check(self.warmup_bars >= 0, "train.warmup_bars", self.warmup_bars, "must be >= 0")
         _check(self.burn_in >= 0, "train.burn_in", self.burn_in, "must be >= 0")
+        _check(self.segment_bars >= 0, "train.segment_bars", self.segment_bars, "must be >= 0 (0 = one per file)")
+        _check(self.checkpoint_every >= 0, "train.checkpoint_every", self.checkpoint_every,
+               "must be >= 0 seconds (0 = every epoch)")
         _check(self.lr_schedule in LR_SCHEDULES, "train.lr_schedule", self.lr_schedule,
                f"must be one of {LR_SCHEDULES}")
         _check(0.0 <= self.lr_floor <= 1.0, "train.lr_floor", self.lr_floor, "must be in [0, 1]")

@@ -15,6 +15,7 @@ from mt5bridge.data import sample_path
 from mt5bridge.errors import ModelFileError
 from mt5bridge.inference import QUANTILES_KEY, ModelRunner
 from mt5bridge.modelfile import load_model
+from mt5bridge.training.baseline import LAMBDAS, blocks_of, fit_ridge
 from mt5bridge.training.evaluate import memory, per_lag_r2
 from mt5bridge.training.protocol import prepare
 from mt5bridge.training.series import lag_windows, load_series
@@ -119,9 +120,9 @@ def test_resume_from_an_end_of_epoch_checkpoint(series, tmp_path):
         if trainer.engine.step == chunks + 1:  # the first step of epoch 2: epoch 1's checkpoint is on disk
             raise _Killed
 
-    with pytest.raises(_Killed):
-        Trainer(series, MODEL, TRAIN, killed, device="numpy", progress=False, echo=lambda s: None,
-                on_chunk=kill).run()
+    with pytest.raises(_Killed):  # checkpoint_every = 0: a checkpoint at every epoch's end
+        Trainer(series, MODEL, replace(TRAIN, checkpoint_every=0.0), killed, device="numpy", progress=False,
+                echo=lambda s: None, on_chunk=kill).run()
     checkpoint = load_model(killed).metadata["training"]
     assert (checkpoint["epoch"], checkpoint["chunk"], len(checkpoint["history"])) == (1, 0, 1)
     _train(series, killed, resume=True)
@@ -179,6 +180,40 @@ def test_runner_state_round_trip_continues_exactly(series, tmp_path):
     second = ModelRunner(model, device="numpy")
     second.set_state(saved)
     assert np.array_equal(second.step(features[20:]).latent, expected.latent)
+
+
+def test_ridge_from_streamed_moments_is_the_direct_fit():
+    """One pass of moments: the penalty with the least held-out error (computed directly here), then the ridge
+    solution over all rows with it (solved directly here), intercept unpenalised."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 20))  # few rows, weak signal: a middle penalty (100) wins by a clear margin
+    y = np.hstack([x @ rng.normal(size=(20, 2)) * 0.2 + 0.5, rng.normal(size=(600, 1))]) + rng.normal(size=(600, 3))
+    fit, held = slice(0, 480), slice(480, 600)
+
+    def blocks(part):
+        return lambda: ((x[part][lo: lo + 100], y[part][lo: lo + 100]) for lo in range(0, len(x[part]), 100))
+
+    got = fit_ridge(blocks(fit), blocks(held), 20, 3)
+    xa = np.hstack([x, np.ones((600, 1))])
+
+    def solve(rows, penalty):
+        reg = penalty * np.eye(21)
+        reg[-1, -1] = 0.0
+        return np.linalg.solve(xa[rows].T @ xa[rows] + reg, xa[rows].T @ y[rows])
+
+    held_errors = [np.sum((xa[held] @ solve(fit, lam * 480 / 1000) - y[held]) ** 2) for lam in LAMBDAS]
+    assert int(np.argmin(held_errors)) == 5
+    assert got.penalty == pytest.approx(LAMBDAS[5] * 600 / 1000)
+    np.testing.assert_allclose(got.weights, solve(slice(0, 600), got.penalty), rtol=1e-9, atol=1e-12)
+
+
+def test_baseline_blocks_are_the_encoder_window_and_the_target():
+    z = np.random.default_rng(0).normal(size=(50, 3))
+    blocks = list(blocks_of([z], [(4, 50)], window=2, target_bars=5)())
+    x, y = (np.concatenate(parts) for parts in zip(*blocks))
+    index = np.arange(4, 50)
+    np.testing.assert_array_equal(x, lag_windows(z, index, 2))
+    np.testing.assert_array_equal(y, lag_windows(z, index, 5))
 
 
 def test_metrics_definitions():

@@ -1,5 +1,6 @@
-"""Stateful inference passes over a history, through `ModelRunner` (the same path as encode and the daemon):
-validation during training, the training-error distribution, and evaluation.
+"""Stateful inference passes over a history, through `ModelRunner` (the same path as encode and the daemon), for
+evaluation. Training's validation and error distribution step many segments side by side instead (segments.py);
+each segment gives the numbers of `stateful_pass` from its first bar (tested).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Backfill training: B streams over the history, truncated BPTT over K steps, a checkpoint every epoch, exact resume.
+"""Backfill training: B streams over the history, truncated BPTT over K steps, checkpoints, exact resume.
 
 The checkpoint is the model file itself (written atomically): weights, Adam moments and step, the random
 generator's state, the position (epoch, chunk), mid-epoch the B streams' recurrent state, and the convergence
@@ -6,6 +6,11 @@ bookkeeping (best validation so far and its weights, epochs since, the plateau s
 `--resume` reloads all of it, so an interrupted run continues with the same numbers an uninterrupted one would have
 produced. Training ends at the epoch budget or, with `patience`, when the validation nmse has not improved for that
 many epochs; the finished file holds the best epoch's weights.
+
+A checkpoint is written at the end of an epoch when the last one is `checkpoint_every` seconds old (not a 16 MB
+file after every epoch, when a GPU epoch takes under a second), on Ctrl-C, and the finished file at the end. A
+crash between checkpoints loses the epochs since the last one: a resume starts from its exact position and trains
+them again with the same numbers, and the per-epoch log is cut back to the checkpoint's history first.
 """
 
 from __future__ import annotations
@@ -21,20 +26,21 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import ModelConfig, TrainConfig
-from ..engine import make_engine
+from ..engine import Engine, make_engine
 from ..errors import ModelFileError
-from ..inference import QUANTILES_KEY, ModelRunner, error_quantiles
+from ..fileio import atomic_write_bytes
+from ..inference import QUANTILES_KEY, error_quantiles
 from ..modelfile import Model, load_model, save_model
 from ..signals import stop_on_signals
 from .baseline import RidgeBaseline, blocks_of, fit_ridge
-from .passes import stateful_pass
 from .protocol import Prepared, prepare
 from .provenance import input_quantiles, training_provenance
+from .segments import Validation, bar_errors
 from .series import Series
 
 PROGRESS_EVERY = 8  # training steps between loss reads (each read waits for the device)
 BEST_PREFIX = "best."  # checkpoint extras: the best epoch's weights, "best.<param name>"
-RESUMABLE = ("epochs", "patience")  # train keys a resume may change (a longer budget, more patience)
+RESUMABLE = ("epochs", "patience", "checkpoint_every")  # train keys a resume may change (not the numbers)
 
 
 def config_differences(model_a: ModelConfig, train_a: TrainConfig, model_b: ModelConfig,
@@ -67,16 +73,19 @@ class Trainer:
     def __init__(self, series: list[Series], model: ModelConfig, train: TrainConfig, out: str | Path, *,
                  device: str | None = None, resume: bool = False, progress: bool = True,
                  echo: Callable[[str], None] = print, on_chunk: Callable[["Trainer"], None] | None = None,
-                 preset_name: str | None = None):
+                 preset_name: str | None = None, clock: Callable[[], float] = time.monotonic):
         self.series, self.cfg, self.tcfg = series, model, train
         self.preset_name = preset_name  # recorded in the model file (mt5bridge info)
         self.out, self.device, self.resume, self.echo = Path(out), device, resume, echo
         self.show_progress = progress
         self.on_chunk = on_chunk  # called after every optimizer step (tests, custom stopping)
+        self.clock = clock  # decides when a checkpoint is due (injected by tests)
         self.stop_requested = threading.Event()
         self._rows: list[int] = []  # rows of the steps whose losses are not collected yet
         self.prep: Prepared = prepare(series, model, train)
-        self._val_runner: ModelRunner | None = None
+        self._validation: Validation | None = None  # built at the first validation, then kept
+        self._inference: Engine | None = None  # the validation and error passes' engine, built once
+        self.checkpoints = 0  # checkpoints written at epoch ends by this run (not Ctrl-C's, not the finished file)
 
     def request_stop(self) -> None:
         """Finish the current chunk, write a checkpoint and return (what Ctrl-C does)."""
@@ -98,10 +107,9 @@ class Trainer:
         fit = [(a, a + int(0.8 * (b - a))) for a, b in p.train]
         hold = [(a + int(0.8 * (b - a)), b) for a, b in p.train]
         self.baseline = fit_ridge(blocks_of(p.z, fit, cfg.window, cfg.target_bars),
-                                  blocks_of(p.z, hold, cfg.window, cfg.target_bars),
-                                  blocks_of(p.z, p.train, cfg.window, cfg.target_bars), cfg.inputs, cfg.outputs)
+                                  blocks_of(p.z, hold, cfg.window, cfg.target_bars), cfg.inputs, cfg.outputs)
         self.out.parent.mkdir(parents=True, exist_ok=True)  # --out may name a new folder
-        log_path(self.out).write_text("")
+        atomic_write_bytes(log_path(self.out), b"")
 
     def _restore(self) -> None:
         try:
@@ -137,6 +145,8 @@ class Trainer:
         if self.chunk:
             self.engine.set_state([(ckpt.extras[f"train.h{i}"], ckpt.extras[f"train.c{i}"])
                                    for i in range(len(self.cfg.lstm))])
+        # Epochs logged after this checkpoint (a crash between checkpoints) are trained again: log them once.
+        atomic_write_bytes(log_path(self.out), "".join(json.dumps(r) + "\n" for r in self.history).encode())
         self.echo(f"resuming {self.out} at epoch {self.epoch + 1}, chunk {self.chunk}, step {self.engine.step}")
 
     # --- checkpoints ----------------------------------------------------------------------------------------------
@@ -183,40 +193,49 @@ class Trainer:
         self.echo(f"training on {self.engine.device_label}: {len(self.series)} file(s), {self.prep.train_bars} "
                   f"training bars, {self.tcfg.streams} streams x {self.prep.length} steps, chunks of "
                   f"{self.tcfg.tbptt}, {self.tcfg.epochs} epochs")
-        with stop_on_signals(self.request_stop), _Progress(self.show_progress, total_steps, self.engine.step) as bar:
-            while self.epoch < self.tcfg.epochs and not self.convergence.stopped_early:
-                if self.chunk == 0:
-                    self.engine.reset_state()
-                    self._sums = np.zeros(4)  # loss*rows, mse*rows, kl*rows, rows
-                    self._started = time.perf_counter()
-                for t0, t1 in chunks[self.chunk:]:
-                    x, y = self.prep.batch(t0, t1, self.cfg)
-                    eps = self.rng.standard_normal((t1 - t0, self.tcfg.streams, self.cfg.latent)) \
-                        if self.cfg.variational else None
-                    # No waiting for the device: the host builds the next chunk while this one runs.
-                    self.engine.train_step(x, y, eps, lr=self._lr(self.engine.step, total_steps), wait=False)
-                    self._rows.append((t1 - t0) * self.tcfg.streams)
-                    self.chunk += 1
-                    if len(self._rows) >= PROGRESS_EVERY or self.chunk == len(chunks):
-                        self._collect(bar)
-                    if self.on_chunk:
-                        self.on_chunk(self)
-                    if self.stop_requested.is_set():
-                        self._collect(bar)
+        self._last_checkpoint = self.clock()  # the loaded checkpoint, or the start: nothing to lose yet
+        # Signals stay caught to the end: Ctrl-C during the final pass lets the finished file be written.
+        with stop_on_signals(self.request_stop):
+            with _Progress(self.show_progress, total_steps, self.engine.step) as bar:
+                while self.epoch < self.tcfg.epochs and not self.convergence.stopped_early:
+                    if not self._train_epoch(chunks, bar):
                         self._save(finished=False)
                         self.echo(f"interrupted: checkpoint written to {self.out} (epoch {self.epoch + 1}, chunk "
                                   f"{self.chunk}); continue with: mt5bridge train --data ... --out {self.out} "
                                   "--resume (the checkpoint keeps its own settings)")
                         return TrainResult(self.out, self.epoch, False, self.history)
-                self._end_epoch(bars_per_epoch)
-        if self.best_params is not None:  # the finished model is the best epoch's (Adam moments: the last epoch's)
-            self.engine.set_params(self.best_params)
-            self.echo(f"keeping epoch {self.convergence.best_epoch}'s weights (validation nmse "
-                      f"{self.convergence.best_val_nmse:.4f})")
-        quantiles = self._training_error_quantiles()
-        self._save(finished=True, quantiles=quantiles)
+                    self._end_epoch(bars_per_epoch)
+            if self.best_params is not None:  # the finished model is the best epoch's (Adam moments: the last's)
+                self.engine.set_params(self.best_params)
+                self.echo(f"keeping epoch {self.convergence.best_epoch}'s weights (validation nmse "
+                          f"{self.convergence.best_val_nmse:.4f})")
+            quantiles = self._training_error_quantiles()
+            self._save(finished=True, quantiles=quantiles)
         self.echo(f"done: {self.out}")
         return TrainResult(self.out, self.epoch, True, self.history)
+
+    def _train_epoch(self, chunks: list[tuple[int, int]], bar: "_Progress") -> bool:
+        """The rest of the current epoch's chunks; False when a stop was requested (its losses collected)."""
+        if self.chunk == 0:
+            self.engine.reset_state()
+            self._sums = np.zeros(4)  # loss*rows, mse*rows, kl*rows, rows
+            self._started = time.perf_counter()
+        for t0, t1 in chunks[self.chunk:]:
+            x, y = self.prep.batch(t0, t1, self.cfg)
+            eps = self.rng.standard_normal((t1 - t0, self.tcfg.streams, self.cfg.latent)) \
+                if self.cfg.variational else None
+            # No waiting for the device: the host builds the next chunk while this one runs.
+            self.engine.train_step(x, y, eps, lr=self._lr(self.engine.step, self.total_steps), wait=False)
+            self._rows.append((t1 - t0) * self.tcfg.streams)
+            self.chunk += 1
+            if len(self._rows) >= PROGRESS_EVERY or self.chunk == len(chunks):
+                self._collect(bar)
+            if self.on_chunk:
+                self.on_chunk(self)
+            if self.stop_requested.is_set():
+                self._collect(bar)
+                return False
+        return True
 
     def _collect(self, bar: "_Progress") -> None:
         """Fold the losses of the steps since the last collection into the epoch's sums and the progress bar."""
@@ -234,9 +253,10 @@ class Trainer:
         record = {"epoch": self.epoch + 1, "step": self.engine.step, "train_loss": loss / rows,
                   "train_mse": mse / rows, "train_kl": kl / rows, "lr": self._lr(self.engine.step, self.total_steps),
                   "seconds": seconds, "bars_per_s": bars_per_epoch / seconds}
-        record.update(self._validate())
+        params = self.engine.get_params()  # one read from the device serves validation and the best weights
+        record.update(self._validate(params))
         if "val_nmse" in record and self.convergence.observe(self.epoch + 1, record["val_nmse"], self.tcfg):
-            self.best_params = self.engine.get_params()
+            self.best_params = params
         record.update(best_epoch=self.convergence.best_epoch, lr_scale=self.convergence.lr_scale)
         self.history.append(record)
         with log_path(self.out).open("a") as handle:
@@ -250,35 +270,34 @@ class Trainer:
             self.convergence.stopped_early = True
             self.echo(f"early stop: no better validation nmse for {self.tcfg.patience} epochs "
                       f"(best {self.convergence.best_val_nmse:.4f} at epoch {self.convergence.best_epoch})")
-        self._save(finished=False)
+        finishing = self.epoch >= self.tcfg.epochs or self.convergence.stopped_early  # the final file comes next
+        if not finishing and self.clock() - self._last_checkpoint >= self.tcfg.checkpoint_every:
+            self._save(finished=False)
+            self._last_checkpoint = self.clock()
+            self.checkpoints += 1
 
-    def _runner(self) -> ModelRunner:
-        """A one-stream runner with the current weights; built once (an engine per epoch rebuilt its programs and
-        buffers every time), then only its weights are replaced."""
-        snapshot = self._snapshot(with_optimizer=False)
-        if self._val_runner is None:
-            self._val_runner = ModelRunner(snapshot, streams=1, device=self.device)
-        else:
-            self._val_runner.model = snapshot
-            self._val_runner.engine.set_params(snapshot.params)
-        return self._val_runner
+    def _inference_engine(self, params: dict[str, np.ndarray]) -> Engine:
+        """The engine of the validation and error passes with these weights; built once (its programs and buffers
+        stay), then only its weights are replaced."""
+        if self._inference is None:
+            self._inference = make_engine(self.cfg, streams=1, device=self.device, dtype=self.tcfg.dtype)
+        self._inference.set_params(params)
+        return self._inference
 
-    def _validate(self) -> dict[str, float]:
-        runner, sq, var, n = self._runner(), 0.0, 0.0, 0
-        for s, (a, b) in zip(self.series, self.prep.validation):
-            if b - a <= 0:
-                continue
-            out = stateful_pass(runner, s.features, a, b, self.tcfg.burn_in)
-            sq += float(np.sum((out["reconstruction"] - out["target"]) ** 2))
-            var += float(np.sum((out["target"] - out["target"].mean(axis=0)) ** 2))
-            n += len(out["error"])
-        return {"val_mse": sq / (n * self.cfg.outputs), "val_nmse": sq / var, "val_bars": n} if n else {}
+    def _validate(self, params: dict[str, np.ndarray]) -> dict[str, float]:
+        if self._validation is None:
+            self._validation = Validation(self.prep.z, self.prep.validation, self.cfg, self.tcfg.dtype,
+                                          burn_in=self.tcfg.burn_in, segment_bars=self.tcfg.segment_bars)
+        if not self._validation.bars:
+            return {}
+        return self._validation(self._inference_engine(params))
 
     def _training_error_quantiles(self) -> np.ndarray:
-        runner = self._runner()
-        errors = [stateful_pass(runner, s.features, a, b, 0, keep_outputs=False)["error"]
-                  for s, (a, b) in zip(self.series, self.prep.train)]
-        return error_quantiles(np.concatenate(errors))
+        # A new engine: the validation's would keep its long workspace for the error pass's many more streams.
+        self._inference = None
+        engine = self._inference_engine(self.engine.get_params())
+        return error_quantiles(bar_errors(self.prep.z, self.prep.train, self.cfg, engine, burn_in=self.tcfg.burn_in,
+                                          segment_bars=self.tcfg.segment_bars))
 
 
 @dataclass
