@@ -25,6 +25,14 @@ DRIFT_WINDOW = 500  # bars: about a month of H1, long enough that a volatile wee
 # on EURUSD 2017-2021 and 4.45 % on XAUUSD 2014-2025 (its most volatile months); the old price-unit default on XAUUSD
 # scores 50 %; one feature wholly out of range scores 1/12 = 8.3 %. 7.5 % sits between.
 DRIFT_THRESHOLD = 0.075
+DRIFT_MIN_BARS = 100  # bars fed before a stream's drift score may raise the alarm (fewer bars: too noisy)
+
+
+def drift_alarm(score, bars_fed, threshold: float = DRIFT_THRESHOLD):
+    """The DRIFT flag's rule (the daemon's latents and heartbeats, the latent files): the score over the threshold
+    once DRIFT_MIN_BARS bars were fed; a NaN score (no training quantiles) never alarms. Scalars or arrays."""
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(score) > threshold) & (np.asarray(bars_fed) >= DRIFT_MIN_BARS)
 
 
 def training_range(extras: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:

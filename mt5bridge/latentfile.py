@@ -5,9 +5,9 @@ mql5/Include/Mt5Bridge/LatentFile.mqh).
 A record holds, bit for bit, what the daemon would put on the wire for that bar after the same history: the bar time,
 the latent flags, the reconstruction error, the anomaly percentile and the Z latent values, in the wire's own field
 types (wire.py: i64, u32, f32, f32, f32 x Z). The values are `encode`'s (training/encode.py: `encode_series`, the
-daemon's code path); the flags are the daemon's rules for WARM, NO_ERROR and DRIFT (daemon/loop.py `_publish`).
-CATCHUP (a late send) and REPLAY (a file replay in the daemon) never apply: in a backtest every bar is delivered
-at its close, and an EA must see the same flags it will see live.
+daemon's code path); the flags are the daemon's rules for WARM, NO_ERROR and DRIFT, one definition for both
+(wire.latent_flags, drift.drift_alarm). CATCHUP (a late send) and REPLAY (a file replay in the daemon) never
+apply: in a backtest every bar is delivered at its close, and an EA must see the same flags it will see live.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pyarrow as pa
 from . import wire
 from .data.timeframes import timeframe as lookup_timeframe
 from .daemon.config import DaemonConfig
-from .drift import DRIFT_THRESHOLD
+from .drift import DRIFT_THRESHOLD, drift_alarm
 from .errors import ConfigError, DataError
 from .fileio import atomic_path, read_bytes
 
@@ -74,21 +74,6 @@ def latent_file_name(symbol: str, timeframe_name: str) -> str:
     return f"{safe}_{timeframe_name}{SUFFIX}"
 
 
-def wire_flags(errors: np.ndarray, drifts: np.ndarray, warmup_bars: int, drift_threshold: float) -> np.ndarray:
-    """errors, drifts (N,) of one stream's bars from its first fed bar on -> (N,) u32 latent flags, as the daemon
-    sets them when it publishes bar i with i + 1 bars fed: NO_ERROR without an error, WARM from warmup_bars bars
-    fed, DRIFT with the score over the threshold once DRIFT_MIN_BARS bars were fed (a NaN score never drifts)."""
-    from .daemon.loop import DRIFT_MIN_BARS  # the daemon's own constant (the module imports zmq: only here)
-
-    fed = np.arange(1, len(errors) + 1)  # (N,)
-    flags = np.zeros(len(errors), np.uint32)
-    flags[~np.isfinite(errors)] |= wire.FLAG_NO_ERROR
-    flags[fed >= warmup_bars] |= wire.FLAG_WARM
-    with np.errstate(invalid="ignore"):
-        flags[(drifts > drift_threshold) & (fed >= DRIFT_MIN_BARS)] |= wire.FLAG_DRIFT
-    return flags
-
-
 def records_from_table(table: pa.Table, latent_size: int, *, warmup_bars: int = DEFAULT_WARMUP_BARS,
                        drift_threshold: float = DRIFT_THRESHOLD) -> np.ndarray:
     """encode_series' table (one row per bar from the series' first bar) -> (N,) records. The float64 error and
@@ -99,7 +84,8 @@ def records_from_table(table: pa.Table, latent_size: int, *, warmup_bars: int = 
     drifts = table.column("input_drift").to_numpy(zero_copy_only=False).astype(np.float64)  # (N,)
     records = np.zeros(len(times), record_dtype(latent_size))
     records["bar_time"] = times
-    records["flags"] = wire_flags(errors, drifts, warmup_bars, drift_threshold)
+    fed = np.arange(1, len(times) + 1)  # (N,) bars fed to the model when each bar is published
+    records["flags"] = wire.latent_flags(errors, fed, drift_alarm(drifts, fed, drift_threshold), warmup_bars)
     records["recon_error"] = errors.astype(np.float32)
     records["anomaly_pct"] = percent.astype(np.float32)
     for k in range(latent_size):  # already f32 in the table (the latent the wire carries)
@@ -203,7 +189,6 @@ def decode_latent_file(data: bytes, where: str = "latent file") -> LatentFile:
 
 def read_latent_file(path: str | Path) -> LatentFile:
     return decode_latent_file(read_bytes(path), str(path))
-
 
 
 def resolve_stream(symbol_option: str | None, data_symbol: str | None, data_timeframe: str | None,

@@ -11,6 +11,8 @@ import math
 import struct
 from dataclasses import dataclass, field
 
+import numpy as np
+
 MAGIC = b"M5BR"
 VERSION = 1
 KIND_LATENT = 1
@@ -36,6 +38,14 @@ STATUS_DRIFT = 0x10  # the stream's input-drift score is over the daemon's thres
 
 FLAG_NAMES = {FLAG_WARM: "WARM", FLAG_CATCHUP: "CATCHUP", FLAG_NO_ERROR: "NO_ERROR", FLAG_REPLAY: "REPLAY",
               FLAG_DRIFT: "DRIFT"}
+
+
+def latent_flags(error, bars_fed, drifting, warmup_bars: int):
+    """WARM, NO_ERROR and DRIFT of latents from their error, the bars fed to the model including this one, and the
+    drift alarm (drift.drift_alarm): the daemon's rule, and the latent files' (scalars or numpy arrays -> uint32)."""
+    error, fed, drifting = np.asarray(error, np.float64), np.asarray(bars_fed), np.asarray(drifting, bool)
+    return (np.where(np.isfinite(error), 0, FLAG_NO_ERROR) | np.where(fed >= warmup_bars, FLAG_WARM, 0)
+            | np.where(drifting, FLAG_DRIFT, 0)).astype(np.uint32)
 STATUS_NAMES = {STATUS_CONNECTED: "CONNECTED", STATUS_WARM: "WARM", STATUS_CATCHING_UP: "CATCHING_UP",
                 STATUS_ERROR: "ERROR", STATUS_DRIFT: "DRIFT"}
 

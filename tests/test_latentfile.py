@@ -71,7 +71,7 @@ def _expected_payloads(model_path: Path, warmup_bars: int = 500, threshold: floa
         fed = i + 1
         flags = (wire.FLAG_WARM if fed >= warmup_bars else 0) | (0 if np.isfinite(row.recon_error) else
                                                                  wire.FLAG_NO_ERROR)
-        if fed >= 100 and row.input_drift > threshold:  # daemon/loop.py: DRIFT_MIN_BARS, the score over the threshold
+        if fed >= 100 and row.input_drift > threshold:  # drift.py: DRIFT_MIN_BARS, the score over the threshold
             flags |= wire.FLAG_DRIFT
         latent = tuple(float(getattr(row, f"z{k}")) for k in range(m.config.latent))
         message = wire.LatentMessage(i + 1, 0, "XAUUSD", H1, flags, int(row.time), i + 1, float(row.recon_error),

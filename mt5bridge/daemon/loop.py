@@ -21,9 +21,10 @@ import numpy as np
 
 from ..errors import ConfigError, TemporaryError
 from ..training.provenance import check_timeframe
-from ..wire import (FLAG_CATCHUP, FLAG_DRIFT, FLAG_NO_ERROR, FLAG_REPLAY, FLAG_WARM, HEARTBEAT_TOPIC,
-                    STATUS_CATCHING_UP, STATUS_CONNECTED, STATUS_DRIFT, STATUS_ERROR, STATUS_WARM, TOPIC_PREFIX,
-                    HeartbeatMessage, LatentMessage, StreamStatus, encode)
+from ..drift import drift_alarm
+from ..wire import (FLAG_CATCHUP, FLAG_REPLAY, HEARTBEAT_TOPIC, STATUS_CATCHING_UP, STATUS_CONNECTED,
+                    STATUS_DRIFT, STATUS_ERROR, STATUS_WARM, TOPIC_PREFIX, HeartbeatMessage, LatentMessage,
+                    StreamStatus, encode, latent_flags)
 from ..zmq_io import CurveServerKeys, Publisher
 from .config import RunConfig
 from .metrics import Metrics
@@ -32,7 +33,6 @@ from .streams import ModelGroup, Stream
 
 log = logging.getLogger("mt5bridge.daemon")
 STATE_FILE = "state.npz"
-DRIFT_MIN_BARS = 100  # bars fed before a stream's drift score may raise the alarm (fewer bars: too noisy)
 
 
 class Daemon:
@@ -310,7 +310,7 @@ class Daemon:
         look like it again (below half the threshold, so a score hovering at the threshold does not flap)."""
         threshold = self.config.daemon.drift_threshold
         stream.drift = score
-        stream.drifting = score > threshold and stream.bars_fed >= DRIFT_MIN_BARS  # NaN (no quantiles): never
+        stream.drifting = bool(drift_alarm(score, stream.bars_fed, threshold))
         if stream.drifting and not stream.drift_warned:
             stream.drift_warned = True
             trained = stream.group.model.metadata.get("trained_on") or {}
@@ -327,14 +327,9 @@ class Daemon:
     # --- publishing and persistence ---------------------------------------------------------------------------------
     def _publish(self, stream: Stream, bar, out, flags: int, polled_at: float) -> None:
         error, percentile = float(out.error[0]), float(out.percentile[0])
-        if not np.isfinite(error):
-            flags |= FLAG_NO_ERROR
-        if stream.warm(self.config.daemon.warmup_bars):
-            flags |= FLAG_WARM
+        flags |= int(latent_flags(error, stream.bars_fed, stream.drifting, self.config.daemon.warmup_bars))
         if getattr(stream.source, "name", "").startswith("replay:"):
             flags |= FLAG_REPLAY
-        if stream.drifting:
-            flags |= FLAG_DRIFT
         self.sequence += 1
         stream.stream_sequence += 1
         message = LatentMessage(self.sequence, int(self.clock() * 1000), stream.config.symbol, stream.tf.code, flags,
