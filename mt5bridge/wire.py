@@ -1,6 +1,7 @@
 """The wire protocol, version 1 (docs/PROTOCOL.md): topics and the binary payloads, encoded and decoded.
 
-Pure Python with `struct`: no sockets here (those are in `mt5bridge.zmq_io`, the only module importing zmq).
+Payloads with `struct` (numpy only for `latent_flags` over arrays): no sockets here (those are in `mt5bridge.zmq_io`,
+the only module importing zmq).
 Every field is little-endian at a fixed offset, so an MQL5 program decodes it with plain byte arithmetic or
 `CharArrayToStruct`, without a DLL.
 """
