@@ -373,3 +373,36 @@ def test_resource_directives_become_a_runtime_load_on_the_same_line():
         'MqlArray<uchar> ExtModel = mql5rt::Resource("\\\\Files\\\\Mt5Bridge\\\\model.onnx", __FILE__);',
         "int x;"]
     assert gate.syntax_problems("x.mq5", gate.parse(source)) == []
+
+
+def test_the_mql5_constants_are_the_packages():
+    """The numbers the MQL5 side copies from mt5bridge (the drift rule, the warm-up, the export's format, the latent
+    file's layout) stay equal to their one definition in Python: a change there must reach the EA."""
+    from mt5bridge import latentfile, onnx_export
+    from mt5bridge.daemon.config import DaemonConfig
+    from mt5bridge.drift import DRIFT_MIN_BARS, DRIFT_THRESHOLD, DRIFT_WINDOW
+    from mt5bridge.features.sets import ATR_FLOOR, ROBUST_VOLUME_WINDOW
+
+    defines = {}
+    for mqh in ("OnnxEncoder.mqh", "OnnxFeatures.mqh", "LatentFile.mqh"):
+        text = (gate.ROOT / "mql5" / "Include" / "Mt5Bridge" / mqh).read_text()
+        defines.update(re.findall(r"^#define\s+(MT5B_\w+)\s+(\S+)", text, re.M))
+    number = {name: float(value) for name, value in defines.items() if not value.startswith('"')}
+    assert number["MT5B_DRIFT_THRESHOLD"] == DRIFT_THRESHOLD
+    assert number["MT5B_DRIFT_MIN_BARS"] == DRIFT_MIN_BARS
+    assert number["MT5B_DRIFT_WINDOW"] == DRIFT_WINDOW
+    assert number["MT5B_WARM_BARS"] == DaemonConfig().warmup_bars
+    assert number["MT5B_ONNX_FORMAT"] == onnx_export.FORMAT_VERSION
+    assert number["MT5B_ONNX_INFO"] == len(onnx_export.INFO_FIELDS)
+    assert (number["MT5B_ONNX_INPUTS"], number["MT5B_ONNX_OUTPUTS"]) == (len(onnx_export.INPUTS),
+                                                                          len(onnx_export.OUTPUTS))
+    assert [number["MT5B_SET_MT5"], number["MT5B_SET_ROBUST"], number["MT5B_SET_SCALE_FREE"]] == \
+        [onnx_export.FEATURE_SET_CODES[k] for k in ("mt5-v1", "robust-v1", "scale-free-v1")]
+    assert number["MT5B_ATR_FLOOR"] == ATR_FLOOR
+    assert number["MT5B_VOLUME_WINDOW"] == ROBUST_VOLUME_WINDOW
+    assert number["MT5B_FEATURE_WARMUP"] == max(fs.warmup for fs in FEATURE_SETS.values())
+    assert number["MT5B_FEATURES"] == len(next(iter(FEATURE_SETS.values())).names)
+    assert number["MT5B_FILE_VERSION"] == latentfile.VERSION
+    assert number["MT5B_FILE_HEADER_BYTES"] == latentfile.HEADER.size
+    assert number["MT5B_FILE_RECORD_FIXED"] == latentfile.RECORD_FIXED_BYTES
+    assert defines["MT5B_FILE_SUFFIX"].strip('"') == latentfile.SUFFIX
