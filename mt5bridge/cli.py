@@ -433,13 +433,14 @@ def export(
     refuse_input_as_output(out, "--out", [("--model", model_path), ("--verify", verify)])
     if not force:
         refuse_replacing([out], what="ONNX file")
-    summary = export_onnx(load_model(model_path), out, model_sha256=file_sha256(model_path))
+    model = load_model(model_path)
+    summary = export_onnx(model, out, model_sha256=file_sha256(model_path))
     typer.echo(f"{out}: {summary['bytes']:,} bytes, opset {summary['opset']}, D={summary['target_bars']} "
                f"F={summary['features']} Z={summary['latent']} S={summary['state']}, sha256 {summary['sha256']}")
     if verify is not None:
         from .onnx_check import verify_against_encode
 
-        report = verify_against_encode(model_path, out, verify, bars)
+        report = verify_against_encode(model, out, verify, bars)
         typer.echo(report.text)
         if not report.passed:
             raise ConfigError(f"{out} does not reproduce encode on {verify} (tolerance {report.tolerance:g})")

@@ -123,12 +123,11 @@ def compare(steps: OnnxSteps, table) -> VerifyReport:
                         float(np.max(pct, initial=0.0)))
 
 
-def verify_against_encode(model_path: str | Path, graph: str | Path, data: str | Path, bars: int) -> VerifyReport:
-    """Encode the first `bars` usable bars of `data` and step the graph over them with onnxruntime."""
-    from .modelfile import load_model
+def verify_against_encode(model, graph: str | Path, data: str | Path, bars: int) -> VerifyReport:
+    """Encode the first `bars` usable bars of `data` with `model` (a modelfile.Model) and step the graph over them
+    with onnxruntime."""
     from .training.encode import encode_series
     from .training.series import load_series
 
-    model = load_model(model_path)
     series = load_series(data, model.feature_set).slice(0, bars)
     return compare(OnnxStepper(graph).run(series.features), encode_series(model, series))

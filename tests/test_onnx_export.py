@@ -174,5 +174,5 @@ def test_verify_fails_on_a_graph_of_another_model(tmp_path, capsys):
     export_onnx(load_model(second), tmp_path / "b.onnx")
     from mt5bridge.onnx_check import verify_against_encode
 
-    report = verify_against_encode(first, tmp_path / "b.onnx", sample_path(), 200)
+    report = verify_against_encode(load_model(first), tmp_path / "b.onnx", sample_path(), 200)
     assert not report.passed and "DOES NOT match" in report.text
